@@ -1,0 +1,36 @@
+# One entry point for a fresh Debian 12 machine (run as root; no systemd needed).
+#   make demo   set up, then run the appliance on its embedded default (SoftHSM + virtual cards)
+#   make test   set up, then lint, type-check and run every test tier
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+setup: $(STAMP)
+	@bash deps/apt-install
+
+# Reinstall the project only when its metadata changed: a second `make setup` is quick.
+$(STAMP): pyproject.toml deps/apt-packages.txt deps/apt-install
+	@bash deps/apt-install
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	@$(VENV)/bin/appliance demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

@@ -1,0 +1,1 @@
+"""Host side of smart cards: a transport port, the OpenPGP card session, one pyscard adapter."""

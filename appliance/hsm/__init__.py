@@ -1,0 +1,1 @@
+"""The HSM over PKCS#11: keys, signing, backup and restore, coverage."""
