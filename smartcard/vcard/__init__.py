@@ -1,0 +1,1 @@
+"""Virtual OpenPGP card."""
