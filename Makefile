@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml deps/apt-packages.txt deps/apt-install
 	@touch $(STAMP)
 
 demo: setup
-	@$(VENV)/bin/appliance demo
+	@$(VENV)/bin/appliance --config appliance.example.toml demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

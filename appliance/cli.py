@@ -18,7 +18,10 @@ from appliance import __version__
 from appliance.errors import ApplianceError
 
 #: Modules with `register(subparsers)`, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("appliance.doctor",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "appliance.doctor",
+    "appliance.demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -218,15 +218,22 @@ def render(results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def command(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+def report(config: Config, as_json: bool) -> int:
+    """Print the check; exit code 1 when anything FAILs."""
+    from appliance import demo
+
+    demo.activate(config)
     results = run_checks(config)
-    if args.json:
+    if as_json:
         print(json.dumps({"config": str(config.source), "checks": [asdict(r) for r in results]}))
     else:
         print(f"Appliance check ({config.source})")
         print(render(results))
     return 1 if any(r.status == "FAIL" for r in results) else 0
+
+
+def command(args: argparse.Namespace) -> int:
+    return report(load_config(args.config), args.json)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

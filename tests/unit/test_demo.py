@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from appliance import demo
+from appliance.config import load_config
+from appliance.errors import ConfigError
+
+
+def test_prepare_builds_the_world_and_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOFTHSM2_CONF", raising=False)
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(
+        '[paths]\nmedia = "w/media"\nworkspace = "w/ws"\n[hsm]\nmodule = "/x.so"\n'
+        '[demo]\nenabled = true\nstate = "w"\n'
+    )
+    config = load_config(cfg)
+    demo.prepare(config)
+    conf = tmp_path / "w" / "softhsm2.conf"
+    assert f"directories.tokendir = {tmp_path / 'w' / 'softhsm-tokens'}" in conf.read_text()
+    assert (tmp_path / "w" / "media").is_dir() and (tmp_path / "w" / "ws").is_dir()
+    assert os.environ["SOFTHSM2_CONF"] == str(conf)
+    before = conf.stat().st_mtime_ns
+    demo.prepare(config)
+    assert conf.stat().st_mtime_ns == before
+
+
+def test_prepare_refuses_a_non_demo_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text('[hsm]\nmodule = "/x.so"\n')
+    with pytest.raises(ConfigError, match="not a demo"):
+        demo.prepare(load_config(cfg))
