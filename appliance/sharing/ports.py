@@ -1,0 +1,108 @@
+"""The card port the credential flows need, and nothing more.
+
+A holder's card is an OpenPGP card (v3.4 application): an ECDH P-256 decryption key and an
+ECDSA P-256 signing key generated on the card, a user PIN (PW1) and an admin PIN (PW3), and
+private-use data objects. The cards layer speaks APDUs; `appliance.sharing.openpgp_card`
+adapts its session to these protocols, `appliance.sharing.fake_card` is the in-memory fake.
+
+Contract for implementations:
+- PINs arrive as bytearrays; the implementation does not keep them (the flows wipe them).
+- A wrong PIN raises `WrongPin(tries_left)`; a blocked one `PinBlocked`; a card pulled out
+  mid-operation `CardRemoved`; other refusals `CardError`. No retry is spent silently.
+- `decipher` is PSO:DECIPHER with the ECDH key: it takes the other party's uncompressed point
+  (65 bytes, 04||X||Y) and returns the shared secret's X coordinate (32 bytes), only after
+  `verify_pin(pin)` (PW1 for decipher, reference 0x82).
+- `sign` is PSO:COMPUTE DIGITAL SIGNATURE: ECDSA P-256 over SHA-256(data), raw r||s,
+  only after `verify_pin(pin, for_signing=True)` (PW1 reference 0x81).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+#: Private-use data object holding the sealed envelope (readable always, writable after PW1).
+ENVELOPE_DO = 0x0101
+#: PINs of a factory-fresh OpenPGP card (spec defaults); provisioning replaces them at once.
+FACTORY_USER_PIN = b"123456"
+FACTORY_ADMIN_PIN = b"12345678"
+
+
+@dataclass(frozen=True)
+class CardFingerprints:
+    """OpenPGP v4 fingerprints (hex, 40 digits) of the card's signing, decryption and
+    authentication keys, as `gpg --card-status` prints them; empty when absent."""
+
+    signing: str
+    decryption: str
+    authentication: str = ""
+
+
+class HolderCard(Protocol):
+    """What every credential flow needs from a holder's card."""
+
+    @property
+    def serial(self) -> str:
+        """The card's serial (manufacturer + serial number from the AID, hex)."""
+        ...
+
+    def application_version(self) -> str:
+        """OpenPGP application version, e.g. "3.4"."""
+        ...
+
+    def fingerprints(self) -> CardFingerprints: ...
+
+    def ecdh_public_key(self) -> bytes:
+        """The decryption key's public point, uncompressed (65 bytes)."""
+        ...
+
+    def signing_public_key(self) -> bytes:
+        """The signing key's public point, uncompressed (65 bytes)."""
+        ...
+
+    def pin_tries_left(self) -> int:
+        """PW1 retry counter (no retry spent)."""
+        ...
+
+    def verify_pin(self, pin: bytearray, *, for_signing: bool = False) -> None:
+        """VERIFY PW1 (0x82, or 0x81 for signing)."""
+        ...
+
+    def decipher(self, ephemeral_point: bytes) -> bytearray:
+        """PSO:DECIPHER with the ECDH key: the shared X coordinate (caller wipes it)."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """PSO:CDS: ECDSA P-256 over SHA-256(data), raw r||s (64 bytes)."""
+        ...
+
+    def read_private_do(self, tag: int = ENVELOPE_DO) -> bytes: ...
+
+    def write_private_do(self, data: bytes, tag: int = ENVELOPE_DO) -> None:
+        """Write a private-use DO (0101 needs PW1 verified)."""
+        ...
+
+
+class ProvisionableCard(HolderCard, Protocol):
+    """The extra steps of issuing: reset, keys on card, holder data, PINs of the holder."""
+
+    def factory_reset(self) -> None:
+        """TERMINATE DF + ACTIVATE FILE: keys and data gone, factory PINs back."""
+        ...
+
+    def verify_admin_pin(self, pin: bytearray) -> None:
+        """VERIFY PW3 (0x83)."""
+        ...
+
+    def generate_keys(self) -> CardFingerprints:
+        """Generate the signing (ECDSA P-256) and decryption (ECDH P-256) keys on the card,
+        record their fingerprints and creation times; needs PW3."""
+        ...
+
+    def set_cardholder(self, name: str, login: str) -> None:
+        """Name (5B, `Surname<<Given`) and login data (5E); needs PW3."""
+        ...
+
+    def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
+        """CHANGE REFERENCE DATA for PW1 (or PW3 when `admin`)."""
+        ...
