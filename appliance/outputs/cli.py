@@ -1,0 +1,62 @@
+"""`appliance decode`: the registry-side verifier for printed or scanned outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from appliance.errors import UsageError
+
+
+def load_pubkey(path: Path) -> bytes:
+    """The pinned ceremony key as SubjectPublicKeyInfo DER (file in DER or PEM)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from appliance import signing
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the ceremony key {path}: {exc.strerror}") from None
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except ValueError:
+            raise UsageError(f"{path} is not a PEM public key") from None
+        raw = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    signing.load_public_key(raw)  # P-256 or a clear error
+    return raw
+
+
+def command(args: argparse.Namespace) -> int:
+    from appliance.outputs import decode
+
+    key = load_pubkey(args.pubkey)
+    result = decode.decode_scans(
+        [Path(s) for s in args.scans], key, Path(args.out), dpi=args.dpi, set_id=args.set
+    )
+    for line in result.report():
+        print(line)
+    if result.complete:
+        print(f"All {len(result.verified)} artifact(s) verified and written to {args.out}.")
+        return 0
+    print(
+        f"Incomplete: {len(result.verified)} verified artifact(s) written to {args.out}; "
+        "scan the missing codes and run again with all scans."
+    )
+    return 1
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="verify scanned QR sheets against the pinned ceremony key and write the artifacts",
+    )
+    p.add_argument("scans", nargs="+", metavar="SCAN", help="images or PDFs, in any order")
+    p.add_argument("--pubkey", required=True, type=Path, help="pinned ceremony key (DER or PEM)")
+    p.add_argument("--out", required=True, type=Path, help="folder for the verified artifacts")
+    p.add_argument("--dpi", type=int, default=200, help="rasterising resolution for PDFs")
+    p.add_argument("--set", default=None, help="set id to decode when scans mix several sets")
+    p.set_defaults(handler=command)
