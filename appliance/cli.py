@@ -21,6 +21,7 @@ from appliance.errors import ApplianceError
 COMMAND_MODULES: tuple[str, ...] = (
     "appliance.doctor",
     "appliance.demo",
+    "appliance.tui.command",
     "appliance.outputs.cli",
 )
 

@@ -1,0 +1,4 @@
+"""The operator's console (Textual): a view over the ceremony engine.
+
+Only this package imports Textual.
+"""

@@ -1,0 +1,1 @@
+"""Reusable widgets: status table, PIN field, hash read-aloud."""
