@@ -1,0 +1,151 @@
+"""Issue a set onto fake cards, then HSM activation and backup key quorums."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from appliance.sharing import envelope
+from appliance.sharing.envelope import Purpose
+from appliance.sharing.errors import CardRemoved, QuorumError, WrongPin
+from appliance.sharing.fake_card import FakeCard
+from appliance.sharing.issue import HolderPins, HolderSpec, issue_activation_set, issue_set
+from appliance.sharing.quorum import QuorumSession, activate_hsm, with_backup_key
+from appliance.sharing.roster import Roster
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def pin_of(serial: str) -> bytearray:
+    return bytearray(f"pin-{serial}".encode())
+
+
+def pins(spec: HolderSpec) -> HolderPins:
+    return HolderPins(pin_of(spec.card.serial), bytearray(f"admin-{spec.card.serial}".encode()))
+
+
+def cards(prefix: str, n: int) -> list[FakeCard]:
+    return [FakeCard(f"{prefix}{i:02d}") for i in range(1, n + 1)]
+
+
+def officers(roster: Roster, token_pins: list[bytearray]) -> tuple[Roster, str, list[FakeCard]]:
+    cs = cards("CO", 7)
+    issued = issue_activation_set(
+        roster,
+        token_label="ksk-token",
+        threshold=3,
+        holders=[HolderSpec("CO", f"Officer {i + 1}", c) for i, c in enumerate(cs)],
+        choose_pins=pins,
+        set_user_pin=lambda p: token_pins.append(bytearray(p)),
+        now=NOW,
+    )
+    return issued.roster, issued.set_id, cs
+
+
+def test_issue_provisions_every_card_and_records_members() -> None:
+    token_pins: list[bytearray] = []
+    roster, set_id, cs = officers(Roster(), token_pins)
+    cset = roster.get_set(set_id)
+    assert (cset.threshold, len(cset.members), cset.purpose) == (3, 7, Purpose.HSM_ACTIVATION)
+    assert len(token_pins) == 1 and len(token_pins[0]) == 48
+    for card, m in zip(cs, cset.members, strict=True):
+        assert card.factory_reset_count == 1 and card.name == m.holder
+        assert card.read_private_do().hex() == m.envelope and m.envelope_on_card
+        assert envelope.parse(card.read_private_do()).header.card_serial == card.serial
+        assert m.ecdh_public_key == card.ecdh_public_key().hex()
+        with pytest.raises(WrongPin):  # the holder's PIN replaced the factory one
+            card.verify_pin(bytearray(b"123456"))
+
+
+def test_any_three_officers_in_any_order_log_in_and_two_do_not() -> None:
+    token_pins: list[bytearray] = []
+    roster, set_id, cs = officers(Roster(), token_pins)
+    logins: list[bytes] = []
+    for combo in [(0, 1, 2), (6, 3, 0), (4, 6, 5), (2, 5, 1)]:
+        with QuorumSession(roster, set_id) as s:
+            for i in combo:
+                s.present(cs[i], pin_of(cs[i].serial))
+            activate_hsm(s, lambda p: logins.append(bytes(p)))
+    assert logins == [bytes(token_pins[0])] * 4
+    with QuorumSession(roster, set_id) as s:
+        for i in (3, 1):
+            s.present(cs[i], pin_of(cs[i].serial))
+        with pytest.raises(QuorumError, match="2 of 3 cards .* 1 more needed"):
+            activate_hsm(s, lambda p: None)
+
+
+def test_every_three_of_seven_combine() -> None:
+    token_pins: list[bytearray] = []
+    roster, set_id, cs = officers(Roster(), token_pins)
+    seen = set()
+    for combo in itertools.combinations(range(7), 3):
+        with QuorumSession(roster, set_id) as s:
+            for i in reversed(combo):
+                s.present(cs[i], pin_of(cs[i].serial))
+            seen.add(activate_hsm(s, bytes))
+    assert seen == {bytes(token_pins[0])}
+
+
+def test_refuses_repeat_other_set_and_revoked_before_asking_the_pin() -> None:
+    roster, set_id, cs = officers(Roster(), [])
+    others = cards("RK", 4)
+    roster = issue_set(
+        roster,
+        purpose=Purpose.BACKUP_KEY,
+        subject="backup-1",
+        threshold=2,
+        holders=[HolderSpec("RKSH", f"R{i}", c) for i, c in enumerate(others)],
+        choose_pins=pins,
+        now=NOW,
+    ).roster
+    stranger = FakeCard("XX99")
+    with QuorumSession(roster, set_id) as s:
+        s.present(cs[0], pin_of(cs[0].serial))
+        wrong = bytearray(b"not-checked")
+        with pytest.raises(QuorumError, match="already presented"):
+            s.present(cs[0], wrong)
+        assert wrong == bytearray(len(wrong))  # the PIN was wiped even on refusal
+        with pytest.raises(QuorumError, match=r"not a member of set .* belongs to set .*backup-1"):
+            s.present(others[0], pin_of(others[0].serial))
+        with pytest.raises(QuorumError, match="not in this roster"):
+            s.present(stranger, bytearray(b"123456"))
+        assert others[0].pin_tries_left() == 3  # no retry spent on a refused card
+        assert s.have == 1
+
+
+def test_removed_card_is_tolerated_and_wrong_pin_reports_tries() -> None:
+    roster, set_id, cs = officers(Roster(), [])
+    with QuorumSession(roster, set_id) as s:
+        cs[2].remove()
+        with pytest.raises(CardRemoved):
+            s.present(cs[2], pin_of(cs[2].serial))
+        assert s.have == 0
+        cs[2].insert()
+        with pytest.raises(WrongPin, match="2 tries left"):
+            s.present(cs[2], bytearray(b"wrong-pin"))
+        s.present(cs[2], pin_of(cs[2].serial))
+        s.present(cs[4], pin_of(cs[4].serial))
+        s.present(cs[5], pin_of(cs[5].serial))
+        assert s.complete
+
+
+def test_activation_and_backup_sets_are_not_interchangeable() -> None:
+    roster, set_id, cs = officers(Roster(), [])
+    with QuorumSession(roster, set_id) as s:
+        for i in range(3):
+            s.present(cs[i], pin_of(cs[i].serial))
+        with pytest.raises(QuorumError, match="not backup-key"):
+            with_backup_key(s, bytes)
+
+
+def test_close_wipes_the_shares() -> None:
+    roster, set_id, cs = officers(Roster(), [])
+    s = QuorumSession(roster, set_id)
+    s.present(cs[0], pin_of(cs[0].serial))
+    held = list(s._shares.values())
+    s.close()
+    assert all(b == bytearray(len(b)) for b in held)
+    with pytest.raises(QuorumError, match="closed"):
+        s.present(cs[1], pin_of(cs[1].serial))
