@@ -1,0 +1,28 @@
+"""Action implementations, one module per layer, bound into a `Registry` by `bind_all`.
+
+Each module has `bind(registry)`. A layer module imports its layer lazily; when the layer
+is absent or lacks the API, its actions stay declared but unbound with the reason, and the
+engine refuses to start scripts that use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from appliance.ceremony.registry import Registry
+
+#: Binder modules, by the layer they adapt.
+BINDERS: tuple[tuple[str, str], ...] = (("appliance.ceremony.actions.basic", "engine"),)
+
+
+def bind_all(registry: Registry) -> None:
+    for module_name, layer in BINDERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            for name in registry.names():
+                spec = registry.spec(name)
+                if spec is not None and spec.layer == layer:
+                    registry.unavailable(name, f"waits for {layer} ({exc})")
+            continue
+        module.bind(registry)
