@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "appliance.demo",
     "appliance.tui.command",
     "appliance.outputs.cli",
+    "appliance.analysis.cli",
 )
 
 
