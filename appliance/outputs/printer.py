@@ -1,8 +1,8 @@
 """Printing through CUPS, with the PDF always kept on the media.
 
 The sheet is first written to the media folder (so there is always a copy to print later),
-then sent with `lp -d QUEUE`. The job is followed with `lpstat` until CUPS says it is done
-or it fails, or the wait ends while it is still queued (a printer out of paper). Without a
+then sent with `lp -d QUEUE`. The job is followed over IPP until CUPS says it completed
+or it failed, or the wait ends while it is still queued (a printer out of paper). Without a
 configured queue the operator is told where the PDF is.
 """
 
@@ -74,30 +74,19 @@ def _run(args: list[str], server: str | None) -> subprocess.CompletedProcess[str
     )
 
 
-def job_state(job_id: str, queue: str, server: str | None = None) -> Status:
-    """`printed` once CUPS lists the job as completed, `failed` if it was aborted or
-    cancelled, else `queued`."""
-    lpstat = _tool("lpstat")
-    pending = _run([lpstat, "-W", "not-completed", "-o", queue], server)
-    if pending.returncode == 0 and any(
-        line.split()[:1] == [job_id] for line in pending.stdout.splitlines()
-    ):
-        return "queued"
-    done = _run([lpstat, "-W", "completed", "-l", "-o", queue], server)
-    block: list[str] = []
-    for line in done.stdout.splitlines():
-        if line.split()[:1] == [job_id]:
-            block = [line]
-        elif block and line.startswith((" ", "\t")):
-            block.append(line)
-        elif block:
-            break
-    text = " ".join(block).lower()
-    if not block:
-        return "failed"
-    if "aborted" in text or "canceled" in text or "cancelled" in text or "stopped" in text:
-        return "failed"
-    return "printed"
+def job_status(job_id: str, queue: str, server: str | None = None) -> tuple[Status, str]:
+    """(status, CUPS state) of a job: printed once completed, failed if cancelled or
+    aborted, else queued (pending, held, or on a stopped printer)."""
+    from appliance.outputs import ipp
+
+    number = int(job_id.rpartition("-")[2])
+    state, reasons = ipp.job_state(queue, number, server)
+    detail = state + (f" ({', '.join(reasons)})" if reasons else "")
+    if state == "completed":
+        return "printed", detail
+    if state in ("canceled", "aborted"):
+        return "failed", detail
+    return "queued", detail
 
 
 def print_or_save(
@@ -124,8 +113,7 @@ def print_or_save(
     job = match.group(1)
     deadline = time.monotonic() + wait_seconds
     while True:
-        state = job_state(job, queue, server)
-        if state != "queued" or time.monotonic() >= deadline:
-            detail = "CUPS aborted or cancelled the job" if state == "failed" else ""
-            return PrintOutcome(state, path, queue, job, detail)
+        status, detail = job_status(job, queue, server)
+        if status != "queued" or time.monotonic() >= deadline:
+            return PrintOutcome(status, path, queue, job, f"CUPS reports the job {detail}")
         time.sleep(0.5)
