@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "appliance.tui.command",
     "appliance.outputs.cli",
     "appliance.analysis.cli",
+    "appliance.dnssec.cli",
 )
 
 

@@ -12,16 +12,15 @@ import binascii
 import io
 import xml.etree.ElementTree as ET  # noqa: S405 - only to build trees and for types
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
 import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException
-
 import dns.dnssec
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
+from defusedxml import DefusedXmlException
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from appliance.dnssec import times
@@ -122,7 +121,7 @@ class _Reader:
         except ValueError:
             raise self.fail(pair[1], f"{value!r} is not an xsd:dateTime") from None
 
-    def duration(self, pair: tuple[ET.Element, str]) -> times.timedelta:
+    def duration(self, pair: tuple[ET.Element, str]) -> timedelta:
         value = self.text(pair)
         try:
             return times.parse_duration(value)
@@ -313,7 +312,7 @@ def _signature(r: _Reader, pair: tuple[ET.Element, str], domain: str) -> Signatu
         signer = dns.name.from_text(r.text(p["SignersName"][0]))
     except Exception:
         raise r.fail(where, "TypeCovered or SignersName is not valid") from None
-    rrsig = RRSIG(
+    rrsig = RRSIG(  # type: ignore[no-untyped-call]
         dns.rdataclass.IN, dns.rdatatype.RRSIG, covered,
         r.integer(p["Algorithm"][0], 0, 255), r.integer(p["Labels"][0], 0, 255),
         r.integer(p["OriginalTTL"][0], 0, 2**32 - 1),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import dns.dnssec
+import dns.dnssectypes
 import dns.exception
 import dns.name
 import dns.rdata
@@ -28,7 +29,7 @@ from appliance.dnssec.limits import InputLimits
 from appliance.dnssec.model import Bundle, Document, Key, Kind, Record, Signature
 
 _NAMES = {"request": "KeySigningRequest", "response": "SignedKeyResponse"}
-_KINDS: dict[str, Kind] = {v: k for k, v in _NAMES.items()}  # type: ignore[misc]
+_KINDS: dict[str, Kind] = {"KeySigningRequest": "request", "SignedKeyResponse": "response"}
 _HEADER = re.compile(
     r"^;; (KeySigningRequest|SignedKeyResponse) 1\.0 (\d+) \(([^)]*)\) =+\s*$"
 )
@@ -70,54 +71,58 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
     depth = 0
     items = 0
 
-    def fail(line: int, problem: str) -> DnssecInputError:
-        return DnssecInputError(source, f"line {line}", problem)
+    def fail(at: int, problem: str) -> DnssecInputError:
+        return DnssecInputError(source, f"line {at}", problem)
 
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
+        row: str = raw.rstrip("\r")
         if closed_at:
-            if line.strip():
-                raise fail(number, f"text after the closing line (line {closed_at})")
+            if row.strip():
+                raise fail(number, f"text after the closing row (row {closed_at})")
             continue
-        if depth == 0 and line.startswith(";"):
-            m = _HEADER.match(line)
-            t = _TRAILER.match(line)
+        if depth == 0 and row.startswith(";"):
+            m = _HEADER.match(row)
+            t = _TRAILER.match(row)
             if not m and not t:
-                raise fail(number, f"unexpected comment line {line[:60]!r}")
-            this = _KINDS[(m or t).group(1)]  # type: ignore[union-attr]
+                raise fail(number, f"unexpected comment row {row[:60]!r}")
+            found = m or t
+            if found is None:
+                raise fail(number, "unexpected comment row")
+            this = _KINDS[found.group(1)]
             if kind is None:
                 kind = this
             elif this != kind:
-                raise fail(number, f"a {_NAMES[this]} line inside a {_NAMES[kind]} file")
+                raise fail(number, f"a {_NAMES[this]} row inside a {_NAMES[kind]} file")
             if t:
                 if not slots:
-                    raise fail(number, "closing line before any slot")
+                    raise fail(number, "closing row before any slot")
                 closed_at = number
                 continue
-            assert m is not None
+            if m is None:
+                raise fail(number, "bad slot header")
             epoch = int(m.group(2))
             try:
-                stated = times.parse_datetime(m.group(3))
+                stated_time = times.parse_datetime(m.group(3))
             except ValueError:
                 raise fail(number, f"slot time {m.group(3)!r} is not an ISO time") from None
-            if times.epoch(stated) != epoch:
+            if times.epoch(stated_time) != epoch:
                 raise fail(number, f"slot time {m.group(3)} does not match epoch {epoch}")
             if slots and not slots[-1][2]:
                 raise fail(slots[-1][1], "slot without any record")
             slots.append((epoch, number, []))
             if len(slots) > limits.max_bundles:
-                raise InputLimitError(source, f"line {number}", "too many slots")
+                raise InputLimitError(source, f"row {number}", "too many slots")
             continue
-        body, _, comment = line.partition(";")
+        body, _, comment = row.partition(";")
         if depth == 0:
             if not body.strip():
-                if comment and not line.lstrip().startswith(";"):
+                if comment and not row.lstrip().startswith(";"):
                     raise fail(number, "comment without a record")
                 continue
             if not slots:
                 raise fail(number, "a record before the first slot header")
             if body[:1].isspace():
-                raise fail(number, "a record line must start with its owner name")
+                raise fail(number, "a record row must start with its owner name")
             pending, pending_line = [], number
         pending.append(body)
         depth += body.count("(") - body.count(")")
@@ -126,7 +131,7 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
         if depth == 0:
             items += 1
             if items > limits.max_items:
-                raise InputLimitError(source, f"line {number}", "too many records")
+                raise InputLimitError(source, f"row {number}", "too many records")
             slots[-1][2].append(_Raw(pending_line, " ".join(pending), comment.strip()))
     if depth:
         raise fail(pending_line, "record not closed: ')' missing (the file is cut short)")
@@ -152,8 +157,8 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
             owner, ttl, rdtype, rdata = _record(rec, source)
             domain = domain or owner
             if isinstance(rdata, DNSKEY):
-                stated = _STATED_TAG.search(rec.comment)
-                tag = int(stated.group(1)) if stated else dns.dnssec.key_id(rdata)
+                stated_tag = _STATED_TAG.search(rec.comment)
+                tag = int(stated_tag.group(1)) if stated_tag else dns.dnssec.key_id(rdata)
                 keys.append(
                     Key(owner, ttl, int(rdata.flags), rdata.protocol, int(rdata.algorithm),
                         rdata.key, tag, key_identifier=str(tag), where=where)
@@ -207,7 +212,7 @@ def _wrapped(data: bytes) -> str:
 
 def _key_comment(key: DNSKEY) -> str:
     role = "KSK" if key.flags & 1 else "ZSK"
-    alg = dns.dnssec.Algorithm.to_text(key.algorithm)
+    alg = dns.dnssectypes.Algorithm.to_text(key.algorithm)
     return f"{role}, {alg}, id = {dns.dnssec.key_id(key)}"
 
 
@@ -220,14 +225,18 @@ def format_record(owner: str, ttl: int, rdata: dns.rdata.Rdata) -> str:
             f"{_wrapped(rdata.key)}\n\t\t\t\t) ; {_key_comment(rdata)}"
         )
     if isinstance(rdata, RRSIG):
-        exp = dns.rdtypes.ANY.RRSIG.posixtime_to_sigtime(rdata.expiration)
-        inc = dns.rdtypes.ANY.RRSIG.posixtime_to_sigtime(rdata.inception)
+        exp = _sigtime(rdata.expiration)
+        inc = _sigtime(rdata.inception)
         return (
             f"{head} {dns.rdatatype.to_text(rdata.type_covered)} {int(rdata.algorithm)} "
             f"{rdata.labels} {rdata.original_ttl} {exp} (\n\t\t\t\t{inc} {rdata.key_tag} "
             f"{rdata.signer}\n{_wrapped(rdata.signature)}\n\t\t\t\t)"
         )
     return f"{head} {rdata.to_text()}"
+
+
+def _sigtime(value: int) -> str:
+    return times.from_epoch(value).strftime("%Y%m%d%H%M%S")
 
 
 def slot_header(kind: Kind, when: datetime) -> str:

@@ -36,7 +36,7 @@ class Key:
     where: str = field(default="", compare=False)
 
     def dnskey(self) -> DNSKEY:
-        return DNSKEY(
+        return DNSKEY(  # type: ignore[no-untyped-call]
             dns.rdataclass.IN, dns.rdatatype.DNSKEY, self.flags, self.protocol, self.algorithm,
             self.public_key,
         )

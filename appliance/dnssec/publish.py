@@ -41,7 +41,7 @@ def ksk_dnskey(signer: DnssecKeySigner, revoked: bool = False) -> DNSKEY:
     if signer.algorithm not in SIGNING_ALGORITHMS:
         raise SigningError(f"DNSSEC algorithm {signer.algorithm} is not allowed for a KSK.")
     flags = int(Flag.ZONE | Flag.SEP) | (int(Flag.REVOKE) if revoked else 0)
-    return DNSKEY(
+    return DNSKEY(  # type: ignore[no-untyped-call]
         dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, signer.algorithm,
         signer.dnskey_public_key,
     )

@@ -45,7 +45,7 @@ class DnssecPrivateKey(GenericPrivateKey):
         self._public = self.public_cls.from_dnskey(self.dnskey())
 
     def dnskey(self, flags: int = 257) -> DNSKEY:
-        return DNSKEY(
+        return DNSKEY(  # type: ignore[no-untyped-call]
             dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, self.signer.algorithm,
             self.signer.dnskey_public_key,
         )
@@ -146,8 +146,8 @@ class SoftwareKeySigner:
             hash_alg = hashes.SHA256() if self._algorithm == 13 else hashes.SHA384()
             r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hash_alg)))
             return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-        out = self._key.sign(data)
-        return out
+        raw: bytes = self._key.sign(data)
+        return raw
 
 
 def _encode_public(private_key: Any, algorithm: int) -> bytes:

@@ -1,0 +1,280 @@
+"""`appliance ksr inspect|check|sign`: KSRs of many zones in one run.
+
+`check` and `sign` read the zones file (`--zones`), check every KSR first and sign nothing
+unless all pass (or each violated requirement has a recorded `--override ID=reason`). SKRs
+are written atomically beside each other in `--out`, named after their KSR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import UsageError
+
+
+def register(sub: Any) -> None:
+    ksr = sub.add_parser("ksr", help="inspect, check and sign Key Signing Requests")
+    cmds = ksr.add_subparsers(dest="ksr_command", metavar="ACTION")
+    cmds.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("files", nargs="+", type=Path, metavar="KSR")
+    common.add_argument("--max-bytes", type=int, default=None,
+                        help="largest input accepted (default 32 MiB)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = cmds.add_parser("inspect", parents=[common], help="show what a KSR/SKR holds")
+    p.set_defaults(handler=_inspect)
+
+    checking = argparse.ArgumentParser(add_help=False)
+    checking.add_argument("--zones", type=Path, required=True, help="the zones policy file")
+    checking.add_argument("--previous", type=Path, action="append", default=[],
+                          help="the zone's previous SKR (repeat for several zones)")
+    checking.add_argument("--override", action="append", default=[], metavar="ID=REASON",
+                          help="sign despite violations of requirement ID (recorded)")
+    checking.add_argument("--witness", default="", help="who witnessed the overrides")
+    checking.add_argument("--now", default=None, help="check as of this ISO time (tests)")
+
+    p = cmds.add_parser("check", parents=[common, checking], help="check KSRs against policy")
+    p.set_defaults(handler=_check)
+
+    p = cmds.add_parser("sign", parents=[common, checking], help="check, then sign KSRs")
+    p.add_argument("--out", type=Path, required=True, help="folder for the SKRs")
+    p.add_argument("--software-ksk", type=Path, action="append", default=[],
+                   metavar="LABEL=PEM",
+                   help="labs and tests only: a KSK as a PKCS#8 PEM file instead of the HSM")
+    p.add_argument("--pin-fd", type=int, default=None,
+                   help="read the HSM user PIN from this file descriptor (else "
+                   "$APPLIANCE_HSM_PIN, else a prompt without echo)")
+    p.set_defaults(handler=_sign)
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from appliance.dnssec.limits import InputLimits
+
+    return InputLimits(max_bytes=args.max_bytes) if args.max_bytes else InputLimits()
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from appliance.dnssec.formats import load_document
+    from appliance.dnssec.identity import identify
+
+    limits = _limits(args)
+    out: list[dict[str, Any]] = []
+    for path in args.files:
+        doc, data = load_document(path, limits)
+        ident = identify(path.name, data)
+        keys = sorted({(k.key_tag, k.flags, k.algorithm) for b in doc.bundles for k in b.keys})
+        out.append({
+            "file": str(path), "format": doc.format, "kind": doc.kind, "zone": doc.domain,
+            "id": doc.id, "bundles": len(doc.bundles),
+            "first": doc.bundles[0].inception.isoformat(),
+            "last": doc.bundles[-1].inception.isoformat(),
+            "keys": [{"tag": t, "flags": f, "algorithm": a} for t, f, a in keys],
+            "identity": ident.as_dict(),
+        })
+    _emit(args, out, _inspect_text)
+    return 0
+
+
+def _inspect_text(item: dict[str, Any]) -> str:
+    keys = ", ".join(f"{k['tag']}/{k['flags']}/alg{k['algorithm']}" for k in item["keys"])
+    ident = item["identity"]
+    return (
+        f"{item['file']}: {item['format']} {item['kind']} for {item['zone']}"
+        f"{' id ' + item['id'] if item['id'] else ''}\n"
+        f"  {item['bundles']} bundles, {item['first']} .. {item['last']}\n"
+        f"  keys (tag/flags/alg): {keys}\n"
+        f"  SHA-256 {ident['sha256']}\n  {ident['words']}"
+    )
+
+
+def _emit(args: argparse.Namespace, items: list[dict[str, Any]], text: Any) -> None:
+    if args.json:
+        print(json.dumps(items, indent=2, default=str))
+    else:
+        for item in items:
+            print(text(item))
+
+
+def _overrides(args: argparse.Namespace) -> list[Any]:
+    from appliance.dnssec.policy import Override
+
+    out = []
+    for raw in args.override:
+        ident, sep, reason = raw.partition("=")
+        if not sep:
+            raise UsageError(f"--override {raw!r} needs the form ID=reason.",
+                             hint="For example --override KSR-POLICY-SIG-HORIZON='late KSR'.")
+        out.append(Override(ident.strip(), reason.strip(), args.witness))
+    return out
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    if not args.now:
+        return datetime.now(UTC)
+    from appliance.dnssec.times import parse_datetime
+
+    try:
+        return parse_datetime(args.now)
+    except ValueError:
+        raise UsageError(f"--now {args.now!r} is not an ISO time.") from None
+
+
+def _prepare(args: argparse.Namespace, ksk_infos: Any) -> list[tuple[Any, ...]]:
+    """Load and check every KSR; returns (doc, data, entry, report) per file."""
+    from appliance.dnssec.formats import load_document
+    from appliance.dnssec.identity import identify
+    from appliance.dnssec.policy import check_request
+    from appliance.dnssec.zones import load_zones
+
+    limits = _limits(args)
+    zones = load_zones(args.zones)
+    previous = {}
+    for path in args.previous:
+        prev, _ = load_document(path, limits)
+        previous[prev.domain] = prev
+    overrides = _overrides(args)
+    now = _now(args)
+    out = []
+    for path in args.files:
+        doc, data = load_document(path, limits)
+        entry = zones.get(doc.domain)
+        if entry is None:
+            from appliance.dnssec.errors import KSR_DOMAIN
+            from appliance.dnssec.policy import CheckReport
+
+            report = CheckReport(str(path), (KSR_DOMAIN(
+                f"no policy for zone {doc.domain} in {args.zones}"),))
+        else:
+            report = check_request(
+                doc, entry.policy, ksks=ksk_infos(doc.domain, entry), now=now,
+                previous=previous.get(doc.domain), overrides=overrides,
+            )
+        out.append((doc, data, entry, report, identify(path.name, data)))
+    return out
+
+
+def _report_item(doc: Any, report: Any, ident: Any) -> dict[str, Any]:
+    item: dict[str, Any] = dict(report.as_dict())
+    item.update({"zone": doc.domain, "format": doc.format, "identity": ident.as_dict()})
+    return item
+
+
+def _report_text(item: dict[str, Any]) -> str:
+    lines = [f"{item['source']}: {item['zone']} ({item['format']}) "
+             f"{'OK' if item['ok'] else 'REFUSED'}",
+             f"  SHA-256 {item['identity']['sha256']}", f"  {item['identity']['words']}"]
+    lines += [f"  - {v['requirement']}: {v['message']}" for v in item["violations"]]
+    lines += [f"  override {o['requirement']}: {o['reason']} (witness {o['witness'] or '-'})"
+              for o in item["overrides_used"]]
+    return "\n".join(lines)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from appliance.dnssec.policy import KskInfo
+
+    def infos(zone: str, entry: Any) -> list[KskInfo]:
+        # Without the HSM, `check` trusts the zones file: the KSK's algorithm is assumed to
+        # be the first allowed one; `sign` checks against the real key.
+        return [KskInfo(entry.policy.algorithms[0], 0, label) for label in entry.ksk_labels]
+
+    results = _prepare(args, infos)
+    items = [_report_item(d, r, i) for d, _, _, r, i in results]
+    _emit(args, items, _report_text)
+    return 0 if all(r.ok for _, _, _, r, _ in results) else 1
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from appliance import atomic
+    from appliance.dnssec.errors import PolicyViolations
+    from appliance.dnssec.sign import Ksk, sign_request
+    from appliance.dnssec.writer import render
+
+    ksks = _load_ksks(args)
+
+    def infos(zone: str, entry: Any) -> list[Any]:
+        return [ksks[label].info() for label in entry.ksk_labels if label in ksks]
+
+    results = _prepare(args, infos)
+    blocking = [r for _, _, _, r, _ in results if not r.ok]
+    items = [_report_item(d, r, i) for d, _, _, r, i in results]
+    if blocking:
+        _emit(args, items, _report_text)
+        raise PolicyViolations(
+            ", ".join(r.source for r in blocking),
+            [v for r in blocking for v in r.blocking],
+        )
+    now = datetime.now(UTC)
+    outputs: list[tuple[Path, bytes]] = []
+    for (doc, _, entry, _, _), item in zip(results, items, strict=True):
+        signers: Sequence[Ksk] = [ksks[label] for label in entry.ksk_labels]
+        skr = sign_request(doc, entry.policy, signers, now=now)
+        data = render(skr)
+        name = Path(doc.source).name
+        target = args.out / (name.replace("ksr", "skr") if "ksr" in name else name + ".skr")
+        outputs.append((target, data))
+        item["skr"] = str(target)
+    for target, data in outputs:  # every SKR made and verified before the first is written
+        atomic.write_bytes(target, data)
+    _emit(args, items, lambda i: _report_text(i) + f"\n  SKR written: {i['skr']}")
+    return 0
+
+
+def _load_ksks(args: argparse.Namespace) -> dict[str, Any]:
+    from appliance.dnssec.sign import Ksk
+
+    ksks: dict[str, Any] = {}
+    for raw in args.software_ksk:
+        label, sep, pem = str(raw).partition("=")
+        if not sep:
+            raise UsageError(f"--software-ksk {raw} needs the form LABEL=PEM-FILE.")
+        pem_bytes = Path(pem).read_bytes()
+        ksks[label] = Ksk(_software(pem_bytes), label)
+    if not ksks:
+        ksks.update(_hsm_ksks(args))
+    return dict(ksks)
+
+
+def _software(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from appliance.dnssec.signer import SoftwareKeySigner
+
+    key: Any = load_pem_private_key(pem, password=None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return SoftwareKeySigner(key, 8)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return SoftwareKeySigner(key, 13 if key.curve.key_size == 256 else 14)
+    return SoftwareKeySigner(key, 15)
+
+
+def read_pin(fd: int | None) -> bytearray:
+    """The HSM user PIN: from a file descriptor, $APPLIANCE_HSM_PIN, or a no-echo prompt."""
+    if fd is not None:
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return bytearray(handle.readline().rstrip(b"\r\n"))
+    env = os.environ.get("APPLIANCE_HSM_PIN")
+    if env:
+        return bytearray(env.encode())
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise UsageError("No HSM PIN: no terminal to ask on.",
+                         hint="Pass --pin-fd N or set APPLIANCE_HSM_PIN.")
+    return bytearray(getpass.getpass("HSM user PIN: ").encode())
+
+
+def _hsm_ksks(args: argparse.Namespace) -> dict[str, Any]:
+    raise UsageError(
+        "Signing with the HSM is not wired into 'appliance ksr sign' yet.",
+        hint="Use --software-ksk LABEL=PEM in labs and tests.",
+    )
