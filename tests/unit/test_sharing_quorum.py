@@ -1,4 +1,6 @@
-"""Issue a set onto fake cards, then HSM activation and backup key quorums."""
+"""Issue a set, then HSM activation and backup key quorums: every test runs twice, on the
+in-memory fake card and on vcard's virtual OpenPGP card through DirectTransport (real APDUs
+via the cards layer's session and our adapter)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,57 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+from vcard import CardState, DirectTransport, VirtualCard
 
+from appliance.cards.openpgp import OpenPgpSession
 from appliance.sharing import envelope
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import CardRemoved, QuorumError, WrongPin
 from appliance.sharing.fake_card import FakeCard
 from appliance.sharing.issue import HolderPins, HolderSpec, issue_activation_set, issue_set
+from appliance.sharing.openpgp_card import OpenPgpHolderCard
+from appliance.sharing.ports import HolderCard, ProvisionableCard
 from appliance.sharing.quorum import QuorumSession, activate_hsm, with_backup_key
 from appliance.sharing.roster import Roster
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class World:
+    """Makes holder cards of one kind and pulls them out / puts them back."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._transports: dict[str, DirectTransport] = {}
+        self._fakes: dict[str, FakeCard] = {}
+
+    def card(self, serial: str) -> ProvisionableCard:
+        if self.kind == "fake":
+            self._fakes[serial] = FakeCard(serial)
+            return self._fakes[serial]
+        transport = DirectTransport(VirtualCard(CardState.factory(serial)))
+        self._transports[serial] = transport
+        return OpenPgpHolderCard(OpenPgpSession(transport))
+
+    def remove(self, card: HolderCard) -> None:
+        if self.kind == "fake":
+            self._fakes[card.serial].remove()
+        else:
+            self._transports[card.serial].remove()
+
+    def insert(self, card: HolderCard) -> None:
+        if self.kind == "fake":
+            self._fakes[card.serial].insert()
+        else:
+            self._transports[card.serial].insert()
+
+    def cards(self, prefix: str, n: int) -> list[ProvisionableCard]:
+        return [self.card(f"{prefix}{i:06X}") for i in range(1, n + 1)]
+
+
+@pytest.fixture(params=["fake", "vcard"])
+def world(request: pytest.FixtureRequest) -> World:
+    return World(str(request.param))
 
 
 def pin_of(serial: str) -> bytearray:
@@ -26,12 +69,10 @@ def pins(spec: HolderSpec) -> HolderPins:
     return HolderPins(pin_of(spec.card.serial), bytearray(f"admin-{spec.card.serial}".encode()))
 
 
-def cards(prefix: str, n: int) -> list[FakeCard]:
-    return [FakeCard(f"{prefix}{i:02d}") for i in range(1, n + 1)]
-
-
-def officers(roster: Roster, token_pins: list[bytearray]) -> tuple[Roster, str, list[FakeCard]]:
-    cs = cards("CO", 7)
+def officers(
+    roster: Roster, token_pins: list[bytearray], world: World | None = None
+) -> tuple[Roster, str, list[ProvisionableCard]]:
+    cs = (world or World("fake")).cards("C0", 7)
     issued = issue_activation_set(
         roster,
         token_label="ksk-token",
@@ -44,24 +85,24 @@ def officers(roster: Roster, token_pins: list[bytearray]) -> tuple[Roster, str, 
     return issued.roster, issued.set_id, cs
 
 
-def test_issue_provisions_every_card_and_records_members() -> None:
+def test_issue_provisions_every_card_and_records_members(world: World) -> None:
     token_pins: list[bytearray] = []
-    roster, set_id, cs = officers(Roster(), token_pins)
+    roster, set_id, cs = officers(Roster(), token_pins, world)
     cset = roster.get_set(set_id)
     assert (cset.threshold, len(cset.members), cset.purpose) == (3, 7, Purpose.HSM_ACTIVATION)
     assert len(token_pins) == 1 and len(token_pins[0]) == 48
     for card, m in zip(cs, cset.members, strict=True):
-        assert card.factory_reset_count == 1 and card.name == m.holder
         assert card.read_private_do().hex() == m.envelope and m.envelope_on_card
         assert envelope.parse(card.read_private_do()).header.card_serial == card.serial
         assert m.ecdh_public_key == card.ecdh_public_key().hex()
         with pytest.raises(WrongPin):  # the holder's PIN replaced the factory one
             card.verify_pin(bytearray(b"123456"))
+        card.verify_pin(pin_of(card.serial))
 
 
-def test_any_three_officers_in_any_order_log_in_and_two_do_not() -> None:
+def test_any_three_officers_in_any_order_log_in_and_two_do_not(world: World) -> None:
     token_pins: list[bytearray] = []
-    roster, set_id, cs = officers(Roster(), token_pins)
+    roster, set_id, cs = officers(Roster(), token_pins, world)
     logins: list[bytes] = []
     for combo in [(0, 1, 2), (6, 3, 0), (4, 6, 5), (2, 5, 1)]:
         with QuorumSession(roster, set_id) as s:
@@ -76,9 +117,9 @@ def test_any_three_officers_in_any_order_log_in_and_two_do_not() -> None:
             activate_hsm(s, lambda p: None)
 
 
-def test_every_three_of_seven_combine() -> None:
+def test_every_three_of_seven_combine(world: World) -> None:
     token_pins: list[bytearray] = []
-    roster, set_id, cs = officers(Roster(), token_pins)
+    roster, set_id, cs = officers(Roster(), token_pins, world)
     seen = set()
     for combo in itertools.combinations(range(7), 3):
         with QuorumSession(roster, set_id) as s:
@@ -88,9 +129,9 @@ def test_every_three_of_seven_combine() -> None:
     assert seen == {bytes(token_pins[0])}
 
 
-def test_refuses_repeat_other_set_and_revoked_before_asking_the_pin() -> None:
-    roster, set_id, cs = officers(Roster(), [])
-    others = cards("RK", 4)
+def test_refuses_repeat_other_set_and_revoked_before_asking_the_pin(world: World) -> None:
+    roster, set_id, cs = officers(Roster(), [], world)
+    others = world.cards("A0", 4)
     roster = issue_set(
         roster,
         purpose=Purpose.BACKUP_KEY,
@@ -100,7 +141,7 @@ def test_refuses_repeat_other_set_and_revoked_before_asking_the_pin() -> None:
         choose_pins=pins,
         now=NOW,
     ).roster
-    stranger = FakeCard("XX99")
+    stranger = world.card("EE000099")
     with QuorumSession(roster, set_id) as s:
         s.present(cs[0], pin_of(cs[0].serial))
         wrong = bytearray(b"not-checked")
@@ -115,14 +156,14 @@ def test_refuses_repeat_other_set_and_revoked_before_asking_the_pin() -> None:
         assert s.have == 1
 
 
-def test_removed_card_is_tolerated_and_wrong_pin_reports_tries() -> None:
-    roster, set_id, cs = officers(Roster(), [])
+def test_removed_card_is_tolerated_and_wrong_pin_reports_tries(world: World) -> None:
+    roster, set_id, cs = officers(Roster(), [], world)
     with QuorumSession(roster, set_id) as s:
-        cs[2].remove()
+        world.remove(cs[2])
         with pytest.raises(CardRemoved):
             s.present(cs[2], pin_of(cs[2].serial))
         assert s.have == 0
-        cs[2].insert()
+        world.insert(cs[2])
         with pytest.raises(WrongPin, match="2 tries left"):
             s.present(cs[2], bytearray(b"wrong-pin"))
         s.present(cs[2], pin_of(cs[2].serial))
@@ -131,8 +172,8 @@ def test_removed_card_is_tolerated_and_wrong_pin_reports_tries() -> None:
         assert s.complete
 
 
-def test_activation_and_backup_sets_are_not_interchangeable() -> None:
-    roster, set_id, cs = officers(Roster(), [])
+def test_activation_and_backup_sets_are_not_interchangeable(world: World) -> None:
+    roster, set_id, cs = officers(Roster(), [], world)
     with QuorumSession(roster, set_id) as s:
         for i in range(3):
             s.present(cs[i], pin_of(cs[i].serial))
@@ -140,8 +181,8 @@ def test_activation_and_backup_sets_are_not_interchangeable() -> None:
             with_backup_key(s, bytes)
 
 
-def test_close_wipes_the_shares() -> None:
-    roster, set_id, cs = officers(Roster(), [])
+def test_close_wipes_the_shares(world: World) -> None:
+    roster, set_id, cs = officers(Roster(), [], world)
     s = QuorumSession(roster, set_id)
     s.present(cs[0], pin_of(cs[0].serial))
     held = list(s._shares.values())
