@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "appliance.outputs.cli",
     "appliance.analysis.cli",
     "appliance.dnssec.cli",
+    "appliance.ceremony.cli",
 )
 
 
