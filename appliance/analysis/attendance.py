@@ -18,7 +18,8 @@ CSV (`*.csv`), one row per holder summoned, header required::
 
     `date` and `set` columns are optional; present is yes/no, true/false or 1/0.
 
-A directory may mix both; files are read in name order.
+A directory may mix both, and ceremony journals (`*.jsonl`, see `journals`); files are read
+in name order, sub-directories included (a folder of workspaces works).
 """
 
 from __future__ import annotations
@@ -106,27 +107,50 @@ def read_csv(path: Path) -> list[Attendance]:
     return out
 
 
+def _claims_attendance(path: Path) -> bool:
+    """Workspaces hold other JSON (manifests, answers): read only files that claim our format
+    or look like it (a "ceremonies" key), so a typo in "format" is reported, not skipped."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return path.name.endswith(".attendance.json")
+    return isinstance(doc, dict) and (doc.get("format") == FORMAT or "ceremonies" in doc)
+
+
 def read_dir(directory: Path) -> list[Attendance]:
-    """Every attendance record under `directory` (JSON and CSV attendance files)."""
+    """Every attendance record under `directory`: attendance files and ceremony journals.
+
+    Journals (`*.jsonl`) say who came; an attendance file naming the same ceremony id says
+    who was summoned too, and replaces what the journal implies for that ceremony.
+    """
+    from appliance.analysis import journals
+
     if not directory.is_dir():
         raise InputFormatError(f"{directory} is not a directory",
                                hint="Point --from-journals to the folder holding the records.",
                                path=str(directory))
     records: list[Attendance] = []
+    ceremonies: list[journals.JournalCeremony] = []
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     for path in files:
         try:
-            if path.suffix == ".json":
+            if path.suffix == ".json" and _claims_attendance(path):
                 records.extend(read_json(path))
             elif path.suffix == ".csv":
                 records.extend(read_csv(path))
+            elif path.suffix == ".jsonl":
+                ceremonies.append(journals.read_journal(path))
         except OSError as exc:
             raise _fail(path, f"cannot read: {exc.strerror}", "Check permissions.") from None
         except UnicodeDecodeError:
             raise _fail(path, "not UTF-8 text", "Give the attendance files as text.") from None
+    explicit = {r.ceremony for r in records}
+    records.extend(
+        r for r in journals.attendance(ceremonies) if r.ceremony not in explicit
+    )
     if not records:
         raise InputFormatError(
-            f"{directory}: no attendance records (*.json or *.csv attendance files)",
+            f"{directory}: no attendance records (*.json, *.csv or ceremony journals *.jsonl)",
             hint="See docs/quorum.md, 'Attendance files'.", path=str(directory),
         )
     return records
