@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "appliance.analysis.cli",
     "appliance.dnssec.cli",
     "appliance.ceremony.cli",
+    "appliance.hsm.cli",
 )
 
 

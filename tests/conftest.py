@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.support.softhsm"]
 
 _TIERS = ("unit", "integration", "tui", "e2e")
 

@@ -1,15 +1,24 @@
-"""Loading a PKCS#11 module and listing its tokens (the one place that imports pkcs11 for that)."""
+"""Loading a PKCS#11 module and listing its tokens.
+
+A PKCS#11 library may be initialised once per process (a second C_Initialize fails with
+CRYPTOKI_ALREADY_INITIALIZED), so every user of a module goes through `load()`, which keeps
+one library object per path. `reload()` re-reads the token list after a token was created or
+deleted outside this process (softhsm2-util); it invalidates every open session.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from appliance.errors import HsmError
+from appliance.hsm.errors import ModuleLoadError
 
+__all__ = ["ModuleLoadError", "TokenSummary", "load", "reload", "survey"]
 
-class ModuleLoadError(HsmError):
-    """The configured PKCS#11 module cannot be loaded."""
+_LOADED: dict[str, Any] = {}
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -21,8 +30,9 @@ class TokenSummary:
     initialized: bool
 
 
-def survey(module: Path) -> list[TokenSummary]:
-    """Load `module` and list the tokens it offers."""
+def load(module: Path) -> Any:
+    """The `pkcs11.lib` for `module`, loaded and initialised once per process."""
+    module = Path(module)
     if not module.exists():
         raise ModuleLoadError(
             f"PKCS#11 module {module} does not exist.",
@@ -33,12 +43,51 @@ def survey(module: Path) -> list[TokenSummary]:
     import pkcs11
     from pkcs11.exceptions import PKCS11Error
 
+    key = str(module.resolve())
+    with _LOCK:
+        lib = _LOADED.get(key)
+        if lib is not None:
+            return lib
+        try:
+            lib = pkcs11.lib(str(module))
+        except (RuntimeError, OSError, PKCS11Error) as exc:
+            raise ModuleLoadError(
+                f"PKCS#11 module {module} failed to load: {type(exc).__name__} {exc}",
+                hint="Check that the file is a PKCS#11 library and its configuration "
+                "(SoftHSM: SOFTHSM2_CONF names a readable file).",
+                module=str(module),
+            ) from None
+        _LOADED[key] = lib
+        return lib
+
+
+def reload(module: Path) -> Any:
+    """Finalize and re-initialise `module` so it sees tokens created by other processes."""
+    lib = load(module)
+    from pkcs11.exceptions import PKCS11Error
+
+    with _LOCK:
+        try:
+            lib.reinitialize()
+        except PKCS11Error as exc:
+            raise ModuleLoadError(
+                f"PKCS#11 module {module} failed to re-initialise: {type(exc).__name__}",
+                hint="Restart the appliance.",
+                module=str(module),
+            ) from None
+    return lib
+
+
+def survey(module: Path) -> list[TokenSummary]:
+    """Load `module` and list the tokens it offers."""
+    from pkcs11.exceptions import PKCS11Error
+
+    lib = load(module)
     try:
-        lib = pkcs11.lib(str(module))
         tokens = list(lib.get_tokens())
-    except (RuntimeError, OSError, PKCS11Error) as exc:
+    except PKCS11Error as exc:
         raise ModuleLoadError(
-            f"PKCS#11 module {module} failed to load: {type(exc).__name__} {exc}",
+            f"PKCS#11 module {module} cannot list its tokens: {type(exc).__name__} {exc}",
             hint="Check the module path and its configuration (SoftHSM: SOFTHSM2_CONF).",
             module=str(module),
         ) from None

@@ -1,0 +1,287 @@
+"""`appliance hsm inventory|keygen|coverage|backup|restore`: the HSM outside ceremonies.
+
+Secrets never come from argv. The user PIN is read from a file descriptor (`--pin-fd N`,
+for scripts and tests) or else asked for on the terminal without echo. The backup wrapping
+key (64 hex digits) comes the same way (`--wrapping-key-fd N`, else a no-echo prompt); in a
+ceremony the credentials layer rebuilds it from the shareholders' cards instead.
+
+Exit codes: 0 ok; 1 an operator-fixable error, or `coverage` found uncovered keys, or a
+backup left keys uncovered; 2 usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import UsageError
+
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def register(sub: Any) -> None:
+    hsm = sub.add_parser("hsm", help="HSM keys, backups and coverage (PKCS#11)")
+    cmds = hsm.add_subparsers(dest="hsm_command", metavar="ACTION")
+    cmds.required = True
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--token", help="token label (default: [hsm] token)")
+        p.add_argument("--serial", help="token serial, when labels are not unique")
+        p.add_argument(
+            "--pin-fd",
+            type=int,
+            metavar="FD",
+            help="read the user PIN from this file descriptor (else: prompt without echo)",
+        )
+        p.add_argument(
+            "--backups",
+            type=Path,
+            metavar="DIR",
+            help="backup folder (default: <workspace>/hsm-backups)",
+        )
+
+    p = cmds.add_parser("inventory", help="list the token's keys, key tags and coverage")
+    common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_inventory)
+
+    p = cmds.add_parser("keygen", help="generate a DNSSEC key or the ceremony key")
+    common(p)
+    p.add_argument("--algorithm", type=int, choices=(8, 13, 14, 15))
+    p.add_argument("--bits", type=int, choices=(2048, 3072, 4096), help="RSA size")
+    p.add_argument("--role", choices=("ksk", "zsk"))
+    p.add_argument("--zone", default="", help="zone name (used in the label)")
+    p.add_argument("--label", help="explicit label (default: <zone>-<role>-a<alg>-<date>)")
+    p.add_argument(
+        "--allow-uncoverable",
+        action="store_true",
+        help="generate a KSK even though no backup can cover it (recorded)",
+    )
+    p.add_argument("--ceremony-key", action="store_true", help="generate the ceremony key")
+    p.set_defaults(handler=cmd_keygen)
+
+    p = cmds.add_parser("coverage", help="exit 1 if any key is not in the latest backup")
+    common(p)
+    p.add_argument("--backup", type=Path, metavar="PATH", help="check against this backup")
+    p.set_defaults(handler=cmd_coverage)
+
+    p = cmds.add_parser("backup", help="wrap every key under the wrapping key, signed manifest")
+    common(p)
+    p.add_argument("--wrapping-key-fd", type=int, metavar="FD")
+    p.add_argument(
+        "--no-lock", action="store_true", help="leave the keys extractable after the backup"
+    )
+    p.set_defaults(handler=cmd_backup)
+
+    p = cmds.add_parser("restore", help="restore a backup into an empty token")
+    common(p)
+    p.add_argument("path", type=Path, help="the backup directory")
+    p.add_argument("--wrapping-key-fd", type=int, metavar="FD")
+    p.add_argument(
+        "--expect-fingerprint",
+        metavar="HEX",
+        help="ceremony key fingerprint from the printed backup record (>= 16 hex digits)",
+    )
+    p.set_defaults(handler=cmd_restore)
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+def _read_fd(fd: int) -> bytearray:
+    """Read a secret from a descriptor into a bytearray, without an immutable copy."""
+    buf = bytearray(1024)
+    try:
+        n = os.readv(fd, [buf])
+    except OSError as exc:
+        raise UsageError(f"Cannot read from file descriptor {fd}: {exc.strerror}.") from None
+    while n and buf[n - 1] in (0x0A, 0x0D):
+        n -= 1
+    secret = bytearray(buf[:n])
+    buf[:] = bytes(len(buf))
+    return secret
+
+
+def _prompt(what: str) -> bytearray:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"No terminal to ask for the {what}.",
+            hint="Run it on a terminal, or pass the secret through a descriptor (--pin-fd / "
+            "--wrapping-key-fd).",
+        )
+    text = getpass.getpass(f"{what}: ")  # a str we cannot wipe; dropped at once
+    secret = bytearray(text.encode("utf-8"))
+    del text
+    return secret
+
+
+def _pin(args: argparse.Namespace, token: str) -> bytearray:
+    if args.pin_fd is not None:
+        return _read_fd(args.pin_fd)
+    return _prompt(f"User PIN of token '{token}'")
+
+
+def _wrapping_key(args: argparse.Namespace) -> bytearray:
+    raw = (
+        _read_fd(args.wrapping_key_fd)
+        if args.wrapping_key_fd is not None
+        else _prompt("Backup wrapping key (64 hex digits)")
+    )
+    try:
+        if len(raw) != 64 or any(c not in _HEX for c in raw):
+            raise UsageError(
+                "The wrapping key must be 64 hex digits (32 bytes).",
+                hint="Check the source of the wrapping key.",
+            )
+        key = bytearray(32)
+        for i in range(32):
+            key[i] = int(raw[2 * i : 2 * i + 2], 16)
+        return key
+    finally:
+        _wipe(raw)
+
+
+def _wipe(buf: bytearray) -> None:
+    for i in range(len(buf)):
+        buf[i] = 0
+
+
+# -- plumbing ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _session(args: argparse.Namespace) -> Iterator[Any]:
+    from appliance import demo
+    from appliance.config import load_config
+    from appliance.hsm.pkcs11_adapter import Token
+
+    config = load_config(args.config)
+    demo.activate(config)
+    label = args.token or (None if args.serial else config.hsm.token)
+    token = Token(config.hsm.module, label=label, serial=args.serial)
+    args.backups = args.backups or (config.paths.workspace / "hsm-backups")
+    pin = _pin(args, token.info.label)
+    try:
+        session = token.open(pin)
+    finally:
+        _wipe(pin)
+    with session:
+        yield session
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from appliance.hsm import inventory as inv
+
+    today = dt.datetime.now(dt.UTC).date()
+    with _session(args) as session:
+        result = inv.inventory(session, args.backups)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "token": result.token,
+                    "latest_backup": result.latest.path.name if result.latest else None,
+                    "keys": [e.to_json(today) for e in result.entries],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    latest = result.latest.path.name if result.latest else "none"
+    print(f"Token '{result.token}'; latest backup: {latest}")
+    for e in result.entries:
+        k = e.key
+        tags = f"tags {k.key_tag(257)}/{k.key_tag(256)}" if k.algorithm else "ceremony key"
+        print(
+            f"  {k.label:40} {k.spec.type_name:9} alg {k.algorithm or '-':>2} {tags:22} "
+            f"id {k.id.hex()[:16]} {'covered' if e.covered else 'NOT COVERED'}"
+        )
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from appliance.hsm import keygen
+
+    with _session(args) as session:
+        if args.ceremony_key:
+            key = keygen.generate_ceremony_key(session)
+            print(f"Ceremony key generated; fingerprint {key.fingerprint()}")
+            return 0
+        if args.algorithm is None or args.role is None:
+            raise UsageError(
+                "keygen needs --algorithm and --role (or --ceremony-key).",
+                hint="Example: appliance hsm keygen --algorithm 13 --role ksk --zone example.",
+            )
+        made = keygen.generate_key(
+            session,
+            args.algorithm,
+            role=args.role,
+            zone=args.zone,
+            label=args.label,
+            bits=args.bits,
+            allow_uncoverable=args.allow_uncoverable,
+        )
+    k = made.key
+    print(
+        f"Generated {k.label} ({k.spec.type_name}, algorithm {k.algorithm}), id {k.id.hex()}, "
+        f"key tags {k.key_tag(257)} (257) / {k.key_tag(256)} (256)"
+    )
+    if made.override:
+        print(f"OVERRIDE RECORDED: {made.override}")
+    if not made.coverable:
+        print("WARNING: no backup of this token can cover this key.")
+    print("Back it up now: appliance hsm backup")
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from appliance.hsm import coverage
+
+    with _session(args) as session:
+        report = coverage.check(session, args.backups, backup_path=args.backup)
+    for line in report.lines():
+        print(line)
+    print("OK: every key is covered." if report.ok else "FAIL: keys are not covered.")
+    return 0 if report.ok else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from appliance.hsm import backup
+
+    key = _wrapping_key(args)
+    try:
+        with _session(args) as session:
+            result = backup.create_backup(session, key, args.backups, lock=not args.no_lock)
+    finally:
+        _wipe(key)
+    print(f"Backup written: {result.backup.path}")
+    print(f"  covered: {len(result.covered_ids)} key(s); locked now: {len(result.locked)}")
+    for n in result.not_covered:
+        print(f"  NOT COVERED {n.label} ({n.type}): {n.reason}")
+    return 0 if result.complete else 1
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from appliance.hsm import restore
+
+    key = _wrapping_key(args)
+    try:
+        with _session(args) as session:
+            result = restore.restore_backup(
+                session, args.path, key, expected_fingerprint=args.expect_fingerprint
+            )
+    finally:
+        _wipe(key)
+    print(f"Restored {len(result.keys)} key(s) from {result.backup.path.name}")
+    print(f"  ceremony key fingerprint: {result.ceremony_key_fingerprint}")
+    for k in result.keys:
+        print(f"  {k.label} ({k.type}) signs verifiably")
+    return 0
