@@ -128,6 +128,15 @@ SPECS: tuple[ActionSpec, ...] = (
     ),
     # ---- DNSSEC (appliance.dnssec)
     ActionSpec(
+        "ksk.publish",
+        "Write the KSK's DNSKEY, DS (SHA-256, SHA-384) and trust anchor; read the DS aloud.",
+        {
+            "key": Param("step", "the step that generated the KSK", actions=("hsm.generate_key",)),
+            "zone": Param("str", "the zone", required=False, default="."),
+        },
+        layer="appliance.dnssec",
+    ),
+    ActionSpec(
         "ksr.load",
         "Load a Key Signing Request from the media into the workspace and read its hash aloud.",
         {
