@@ -28,7 +28,8 @@ _HEX = b"0123456789abcdefABCDEF"
 
 
 def register(sub: Any) -> None:
-    hsm = sub.add_parser("hsm", help="HSM keys, backups and coverage (PKCS#11)")
+    # allow_abbrev=False: "--pin 1234" must fail, not be taken for "--pin-fd 1234".
+    hsm = sub.add_parser("hsm", help="HSM keys, backups and coverage (PKCS#11)", allow_abbrev=False)
     cmds = hsm.add_subparsers(dest="hsm_command", metavar="ACTION")
     cmds.required = True
 
@@ -48,12 +49,16 @@ def register(sub: Any) -> None:
             help="backup folder (default: <workspace>/hsm-backups)",
         )
 
-    p = cmds.add_parser("inventory", help="list the token's keys, key tags and coverage")
+    p = cmds.add_parser(
+        "inventory", help="list the token's keys, key tags and coverage", allow_abbrev=False
+    )
     common(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_inventory)
 
-    p = cmds.add_parser("keygen", help="generate a DNSSEC key or the ceremony key")
+    p = cmds.add_parser(
+        "keygen", help="generate a DNSSEC key or the ceremony key", allow_abbrev=False
+    )
     common(p)
     p.add_argument("--algorithm", type=int, choices=(8, 13, 14, 15))
     p.add_argument("--bits", type=int, choices=(2048, 3072, 4096), help="RSA size")
@@ -68,12 +73,16 @@ def register(sub: Any) -> None:
     p.add_argument("--ceremony-key", action="store_true", help="generate the ceremony key")
     p.set_defaults(handler=cmd_keygen)
 
-    p = cmds.add_parser("coverage", help="exit 1 if any key is not in the latest backup")
+    p = cmds.add_parser(
+        "coverage", help="exit 1 if any key is not in the latest backup", allow_abbrev=False
+    )
     common(p)
     p.add_argument("--backup", type=Path, metavar="PATH", help="check against this backup")
     p.set_defaults(handler=cmd_coverage)
 
-    p = cmds.add_parser("backup", help="wrap every key under the wrapping key, signed manifest")
+    p = cmds.add_parser(
+        "backup", help="wrap every key under the wrapping key, signed manifest", allow_abbrev=False
+    )
     common(p)
     p.add_argument("--wrapping-key-fd", type=int, metavar="FD")
     p.add_argument(
@@ -81,7 +90,7 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=cmd_backup)
 
-    p = cmds.add_parser("restore", help="restore a backup into an empty token")
+    p = cmds.add_parser("restore", help="restore a backup into an empty token", allow_abbrev=False)
     common(p)
     p.add_argument("path", type=Path, help="the backup directory")
     p.add_argument("--wrapping-key-fd", type=int, metavar="FD")

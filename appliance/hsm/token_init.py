@@ -62,10 +62,11 @@ def init_softhsm_token(module: Path, label: str, *, so_pin: bytearray, user_pin:
     )
 
 
-def delete_softhsm_token(module: Path, label: str) -> None:
-    """Delete SoftHSM token `label` (its directory and every key on it)."""
+def delete_softhsm_token(module: Path, label: str, *, serial: str | None = None) -> None:
+    """Delete SoftHSM token `label` (or the one with `serial`) and every key on it."""
+    which = ["--serial", serial] if serial else ["--token", label]
     proc = subprocess.run(  # noqa: S603 - fixed tool, no shell
-        [_tool(), "--delete-token", "--token", label],
+        [_tool(), "--delete-token", *which],
         capture_output=True,
         text=True,
         check=False,

@@ -41,15 +41,15 @@ class SoftHsm:
             self.module, label, so_pin=bytearray(SO_PIN), user_pin=bytearray(USER_PIN)
         )
 
-    def delete_token(self, label: str) -> None:
+    def delete_token(self, label: str, serial: str | None = None) -> None:
         from appliance.hsm import token_init
 
-        token_init.delete_softhsm_token(self.module, label)
+        token_init.delete_softhsm_token(self.module, label, serial=serial)
 
-    def open(self, label: str) -> Session:
+    def open(self, label: str | None = None, serial: str | None = None) -> Session:
         from appliance.hsm.pkcs11_adapter import Token
 
-        return Token(self.module, label=label).open(self.pin())
+        return Token(self.module, label=label, serial=serial).open(self.pin())
 
     def config_file(self, folder: Path, token: str) -> Path:
         """An appliance.toml for the CLI, pointing at this SoftHSM and `folder`/workspace."""
