@@ -199,7 +199,9 @@ def _record(rec: _Raw, source: str) -> tuple[str, int, str, dns.rdata.Rdata]:
     try:
         owner = dns.name.from_text(owner_text)
         rdtype = dns.rdatatype.from_text(rest[0])
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, " ".join(rest[1:]), owner)
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype, " ".join(rest[1:]), owner, relativize=False
+        )
     except (dns.exception.DNSException, ValueError) as exc:
         raise DnssecInputError(source, where, f"bad record: {exc}") from None
     return owner.canonicalize().to_text(), int(ttl_text), dns.rdatatype.to_text(rdtype), rdata

@@ -1,0 +1,275 @@
+"""KSK publication, signing through the signer port, SKR writing, the `appliance ksr` CLI."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dns.dnssec
+import dns.name
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from appliance.cli import main
+from appliance.dnssec import formats, writer
+from appliance.dnssec.errors import SigningError
+from appliance.dnssec.model import Document
+from appliance.dnssec.policy import ZonePolicy
+from appliance.dnssec.publish import publish, trust_anchor_xml
+from appliance.dnssec.sign import Ksk, SignStats, knot_slots, sign_request
+from appliance.dnssec.signer import DnssecPrivateKey, SoftwareKeySigner
+from tests.support.knot import rollover_slots, synthetic_ksr
+
+IANA = Path(__file__).resolve().parents[1] / "data" / "iana-root"
+START = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+class RootKsk2017:
+    """Only the public half of the root's KSK-2017, to test publication (it cannot sign)."""
+
+    algorithm = 8
+    dnskey_public_key = base64.b64decode(
+        "AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBAvkMgJzkKTOiW1vkIbzxeF3+/4RgWOq7HrxRixHlFlExOLAJr5e"
+        "mLvN7SWXgnLh4+B5xQlNVz8Og8kvArMtNROxVQuCaSnIDdD5LKyWbRd2n9WGe2R8PzgCmr3EgVLrjyBxWezF"
+        "0jLHwVN8efS3rCj/EWgvIWgb9tarpVUDK/b58Da+sqqls3eNbuv7pr+eoZG+SrDK6nWeL3c6H5Apxz7LjVc1"
+        "uTIdsIXxuOLYA4/ilBmSVIzuDWfdRUfhHdY6+cn8HFRm+2hM8AnXGXws9555KrUB5qihylGa8subX2Nn6UwN"
+        "R1AkUTV74bU="
+    )
+
+    def sign(self, data: bytes) -> bytes:
+        raise AssertionError("not a signing key")
+
+
+def test_publication_of_the_root_ksk_2017_matches_iana() -> None:
+    pub = publish(".", RootKsk2017())
+    assert pub.key_tag == 20326
+    assert pub.ds[0] == (
+        "20326 8 2 e06d44b80b8f1d39a95c0b0d7c65d08458e880409bbc683457104237c7f8ec8d"
+    )
+    assert pub.ds[1].startswith("20326 8 4 ")
+    xml = trust_anchor_xml(pub, anchor_id="test", valid_from=datetime(2017, 2, 2, tzinfo=UTC))
+    assert "<KeyTag>20326</KeyTag>" in xml
+    assert "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D" in xml
+    assert pub.dnskey_text().startswith(". 172800 IN DNSKEY 257 3 8 ")
+    import defusedxml.ElementTree as DET
+
+    assert DET.fromstring(xml).tag == "TrustAnchor"
+
+
+@pytest.mark.parametrize("algorithm", [8, 13, 14, 15])
+def test_the_signer_port_plugs_into_dnspython(algorithm: int) -> None:
+    signer = SoftwareKeySigner.generate(algorithm)
+    key = DnssecPrivateKey(signer)
+    name = dns.name.from_text("example.")
+    dnskey = key.dnskey()
+    rrset = dns.rrset.from_rdata(name, 3600, dnskey)
+    rrsig = dns.dnssec.sign(rrset, key, name, dnskey, inception=START, lifetime=86400,
+                            verify=True)
+    keys = {name: dns.rdataset.from_rdata(3600, dnskey)}
+    dns.dnssec.validate_rrsig(rrset, rrsig, keys, now=START.timestamp() + 10)
+
+
+def test_fast_path_equals_dnspython_sign_for_rsa() -> None:
+    ksk = SoftwareKeySigner.generate(8)
+    zsk = SoftwareKeySigner.generate(8)
+    data = synthetic_ksr("example.", [zsk], [(START, [0]), (START + timedelta(days=1), [0])])
+    doc = formats.parse_bytes(data, "k")
+    policy = ZonePolicy("example.", rrsig_lifetime=timedelta(days=2),
+                        rrsig_refresh=timedelta(days=1))
+    skr = sign_request(doc, policy, [Ksk(ksk, "k")], now=START)
+    ours = skr.bundles[0].signatures[0].rrsig
+    private = DnssecPrivateKey(ksk)
+    name = dns.name.from_text("example.")
+    rrset = dns.rrset.from_rdata_list(name, 3600, [k.dnskey() for k in skr.bundles[0].keys])
+    theirs = dns.dnssec.sign(rrset, private, name, private.dnskey(),
+                             inception=ours.inception, expiration=ours.expiration)
+    assert ours == theirs  # RSA PKCS#1 v1.5 is deterministic: same data, same signature
+
+
+def _knot_doc(zsks: int = 4, days: int = 90) -> Document:
+    signers = [SoftwareKeySigner.generate(13) for _ in range(zsks)]
+    return formats.parse_bytes(
+        synthetic_ksr("example.", signers, rollover_slots(START, days, 30)), "k.ksr"
+    )
+
+
+def _verify_all(skr: Document) -> int:
+    count = 0
+    for b in skr.bundles:
+        keys = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.DNSKEY)
+        for k in b.keys:
+            keys.add(k.dnskey(), k.ttl)
+        for s in b.signatures:
+            if s.rrsig.type_covered == dns.rdatatype.DNSKEY:
+                dns.dnssec.validate_rrsig((skr.zone, keys), s.rrsig, {skr.zone: keys},
+                                          now=s.rrsig.inception + 1)
+                count += 1
+    return count
+
+
+def test_knot_slots_refresh_between_ksr_slots_like_keymgr() -> None:
+    doc = _knot_doc()
+    policy = ZonePolicy("example.")
+    slots = knot_slots(doc, policy)
+    step = policy.rrsig_lifetime - policy.rrsig_refresh
+    times = [t for t, _ in slots]
+    assert times == sorted(times) and times[0] == doc.bundles[0].inception
+    assert all(b - a <= step for a, b in zip(times, times[1:], strict=False))
+    assert times[-1] == doc.bundles[-1].inception
+    assert {b.inception for b in doc.bundles} <= set(times)
+
+
+def test_knot_skr_with_cds_verifies_and_round_trips(tmp_path: Path) -> None:
+    doc = _knot_doc()
+    ksk = Ksk(SoftwareKeySigner.generate(13), "ksk")
+    stats = SignStats()
+    skr = sign_request(doc, ZonePolicy("example.", cds_cdnskey=True), [ksk], now=START,
+                       stats=stats)
+    assert stats.rrsigs == 3 * len(skr.bundles)
+    assert stats.full_validations == stats.rrsets
+    out = tmp_path / "example.skr"
+    writer.write(skr, out)
+    again, _ = formats.load_document(out)
+    assert again.kind == "response" and again.format == "knot"
+    assert len(again.bundles) == len(skr.bundles)
+    assert [r.rdtype for r in again.bundles[0].records] == ["CDNSKEY", "CDS"]
+    assert _verify_all(again) == len(skr.bundles)
+    first = again.bundles[0].signatures[0].rrsig
+    assert first.inception == int((START - timedelta(minutes=90)).timestamp())
+    assert first.expiration == int((START + timedelta(days=14)).timestamp())
+
+
+def test_root_style_skr_xml_verifies_and_round_trips(tmp_path: Path) -> None:
+    ksr = formats.parse_bytes((IANA / "ksr-root-2017-q2-0.xml").read_bytes(), "ksr")
+    ksks = [Ksk(SoftwareKeySigner.generate(8), "Kours"), Ksk(SoftwareKeySigner.generate(8),
+            "Kold", revoked=True)]
+    skr = sign_request(ksr, ZonePolicy.root(), ksks, now=START)
+    data = writer.render(skr)
+    again = formats.parse_bytes(data, "skr.xml")
+    assert again == dataclass_without_source(skr)
+    assert _verify_all(again) == 2 * len(ksr.bundles)
+    flags = sorted(k.flags for k in again.bundles[0].keys)
+    assert flags == [256, 256, 257, 385]
+    assert again.id == ksr.id and [b.id for b in again.bundles] == [b.id for b in ksr.bundles]
+
+
+def dataclass_without_source(doc: Document) -> Document:
+    return doc  # `source` and `where` take no part in equality
+
+
+class BrokenSigner:
+    """A KSK whose HSM returns garbage: the re-verification must stop everything."""
+
+    def __init__(self) -> None:
+        self.inner = SoftwareKeySigner.generate(13)
+        self.algorithm = 13
+        self.dnskey_public_key = self.inner.dnskey_public_key
+
+    def sign(self, data: bytes) -> bytes:
+        good = self.inner.sign(data)
+        return good[:-1] + bytes([good[-1] ^ 1])
+
+
+def test_a_bad_signature_from_the_signer_stops_signing() -> None:
+    with pytest.raises(SigningError, match="did not verify"):
+        sign_request(_knot_doc(), ZonePolicy("example."), [Ksk(BrokenSigner(), "bad")],
+                     now=START)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> dict[str, Path]:
+    ksk = SoftwareKeySigner.generate(13)
+    pem = tmp_path / "ksk.pem"
+    pem.write_bytes(ksk.to_pem())
+    zones = tmp_path / "zones.toml"
+    zones.write_text('[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+                     '[zone."example.net."]\nksk = ["ksk1"]\nalgorithms = [13]\n')
+    zsks = [SoftwareKeySigner.generate(13) for _ in range(4)]
+    a = tmp_path / "example.ksr"
+    a.write_bytes(synthetic_ksr("example.", zsks, rollover_slots(START, 60, 30)))
+    b = tmp_path / "example.net.ksr"
+    b.write_bytes(synthetic_ksr("example.net.", zsks, rollover_slots(START, 60, 30)))
+    out = tmp_path / "out"
+    return {"pem": pem, "zones": zones, "a": a, "b": b, "out": out}
+
+
+def _sign_args(lab: dict[str, Path], *files: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["ksr", "sign", "--zones", str(lab["zones"]), "--out", str(lab["out"]),
+            "--software-ksk", f"ksk1={lab['pem']}", "--now", START.isoformat(), *extra,
+            *map(str, files)]
+
+
+def test_cli_signs_many_zones_in_one_run(lab: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_sign_args(lab, lab["a"], lab["b"])) == 0
+    written = sorted(p.name for p in lab["out"].iterdir())
+    assert written == ["example.net.skr", "example.skr"]
+    for name in written:
+        doc, _ = formats.load_document(lab["out"] / name)
+        assert doc.kind == "response" and _verify_all(doc) == len(doc.bundles)
+    text = capsys.readouterr().out
+    assert "SHA-256" in text and text.count("SKR written") == 2
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        (b"DNSKEY 256 3 13", b"DNSKEY 257 3 13"),  # flags 257 in a request
+        (b"example.\t", b"evil.example.\t"),  # wrong owner
+        (b"\n;; KeySigningRequest 1.0 generated", b"\nexample.\t3600 TXT x\n;; KeySigningRequest 1.0 generated"),
+    ],
+    ids=["flags-257", "wrong-owner", "non-dnskey"],
+)
+def test_cli_refuses_bad_ksrs_and_writes_nothing(
+    lab: dict[str, Path], mutation: tuple[bytes, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = lab["a"].read_bytes()
+    assert mutation[0] in data
+    lab["a"].write_bytes(data.replace(mutation[0], mutation[1], 1))
+    assert main(_sign_args(lab, lab["b"], lab["a"])) == 1
+    assert not lab["out"].exists() or not list(lab["out"].iterdir())
+    err = capsys.readouterr().err
+    assert "KSR-" in err and "Traceback" not in err
+
+
+def test_cli_override_is_recorded_and_lets_the_signature_through(
+    lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab["zones"].write_text('[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+                            "max_keys_per_bundle = 1\n")
+    assert main(_sign_args(lab, lab["a"])) == 1
+    assert main(_sign_args(lab, lab["a"], extra=(
+        "--override", "KSR-POLICY-KEYS=rollover slots hold two ZSKs", "--witness", "IW",
+        "--json"))) == 0
+    out = capsys.readouterr().out
+    assert '"requirement": "KSR-POLICY-KEYS"' in out and "rollover slots" in out
+    assert (lab["out"] / "example.skr").exists()
+
+
+def test_cli_truncated_and_huge_inputs_fail_cleanly(
+    lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = lab["a"].read_bytes()
+    lab["a"].write_bytes(data[: data.rindex(b";; KeySigningRequest")])
+    assert main(_sign_args(lab, lab["a"])) == 1
+    assert "truncated" in capsys.readouterr().err
+    lab["a"].write_bytes(data)
+    assert main(_sign_args(lab, lab["a"], extra=("--max-bytes", "1000"))) == 1
+    assert "limit" in capsys.readouterr().err
+    assert not lab["out"].exists()
+
+
+def test_cli_inspect_and_check(lab: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ksr", "inspect", str(lab["a"]), str(IANA / "skr-root-2017-q1-0.xml")]) == 0
+    out = capsys.readouterr().out
+    assert "knot request for example." in out and "iana response for ." in out
+    assert main(["ksr", "check", "--zones", str(lab["zones"]), "--now", START.isoformat(),
+                 str(lab["a"])]) == 0
+    assert main(["ksr", "check", "--zones", str(lab["zones"]), str(IANA / "ksr-root-2017-q2-0.xml")]) == 1
+    assert "KSR-DOMAIN" in capsys.readouterr().out
