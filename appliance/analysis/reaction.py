@@ -307,6 +307,16 @@ def knot_policy(
 # --- a signed zone file ----------------------------------------------------------------------
 
 
+def _soa_owner(text: str) -> str | None:
+    """The owner of the SOA in a file written with absolute names and no $ORIGIN (as signers
+    and dnspython write them): the first token of the line whose record type is SOA."""
+    for raw in text.splitlines():
+        tokens = raw.split(";", 1)[0].split()
+        if "SOA" in (tok.upper() for tok in tokens[1:5]) and tokens[0].endswith("."):
+            return tokens[0]
+    return None
+
+
 @dataclass(frozen=True)
 class ZoneDeadline:
     """The earliest RRSIG expiration of a signed zone, compared with now."""
@@ -364,6 +374,8 @@ def zone_deadline(
         raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
                                path=str(path)) from None
     try:
+        if origin is None and "$ORIGIN" not in text:
+            origin = _soa_owner(text)
         zone = dns.zone.from_text(
             text, origin=origin, relativize=False, check_origin=False, filename=str(path)
         )
@@ -376,7 +388,7 @@ def zone_deadline(
                                path=str(path)) from None
     best: tuple[int, str, str, int] | None = None
     count = 0
-    for name, _ttl, rdata in zone.iterate_rdatas(dns.rdatatype.RRSIG):
+    for name, _ttl, rdata in zone.iterate_rdatas():  # RRSIG sets are keyed by "covers"
         if not isinstance(rdata, RRSIG):
             continue
         count += 1
