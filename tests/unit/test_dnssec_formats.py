@@ -114,10 +114,10 @@ def test_a_ksr_checked_against_the_wrong_previous_skr_breaks_the_chain() -> None
 
 
 def test_knot_ksr_text_parses_with_stated_tags(tmp_path: Path) -> None:
-    from tests.support.knot import rollover_slots, synthetic_ksr
     from datetime import UTC, datetime
 
     from appliance.dnssec.signer import SoftwareKeySigner
+    from tests.support.knot import rollover_slots, synthetic_ksr
 
     zsks = [SoftwareKeySigner.generate(13) for _ in range(3)]
     data = synthetic_ksr("example.", zsks, rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 60, 30))

@@ -55,22 +55,23 @@ def test_the_unmutated_inputs_pass() -> None:
 
 def _alg5_record() -> bytes:
     rsa = SoftwareKeySigner.generate(8)
-    from appliance.dnssec import knot as knot_format
     import dns.rdataclass
     import dns.rdatatype
     from dns.rdtypes.ANY.DNSKEY import DNSKEY
+
+    from appliance.dnssec import knot as knot_format
 
     key = DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, 256, 3, 5, rsa.dnskey_public_key)
     return knot_format.format_record("example.", 3600, key).encode()
 
 
 def _rsa1024_record() -> bytes:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from appliance.dnssec import knot as knot_format
     import dns.rdataclass
     import dns.rdatatype
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from dns.rdtypes.ANY.DNSKEY import DNSKEY
+
+    from appliance.dnssec import knot as knot_format
 
     small = SoftwareKeySigner(rsa.generate_private_key(public_exponent=65537, key_size=1024), 8)
     key = DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, 256, 3, 8, small.dnskey_public_key)
