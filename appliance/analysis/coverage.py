@@ -21,8 +21,12 @@ whose items are labels or objects with a "label" is read the same way)::
     {"format": "appliance-backup-coverage/1", "id": "backup-2026-12",
      "created": "2026-12-01T11:00:00Z", "keys": ["ksk-2026", "zsk-2027-01"]}
 
-A manifest covers a key when it lists the key's label and was made after the key was
-created (an older manifest with the same label holds a different, earlier key).
+The HSM layer's own files are read as they are: the output of `appliance hsm inventory
+--json` (keys with label, id, created date and "covered" by its "latest_backup") and a backup
+directory or its `manifest.json` (format "appliance-hsm-backup"; its signature is checked by
+`appliance hsm`, not here). A manifest covers a key when it lists the key's id (or, without
+ids, its label) and was made after the key was created (an older manifest with the same
+label holds a different, earlier key).
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ MANIFEST_FORMAT = "appliance-backup-coverage/1"
 @dataclass(frozen=True)
 class KeyRecord:
     label: str
-    created: datetime
+    created: datetime | None
     active_from: datetime | None = None
     active_until: datetime | None = None
     backed_up_by: tuple[str, ...] = ()
+    id: str = ""  # the PKCS#11 CKA_ID in hex, when known: matched before the label
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class BackupRecord:
     id: str
     created: datetime
     labels: frozenset[str]
+    key_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,11 @@ class CoverageReport:
         out = [f"{'label':<24} {'created':<20} {'active until':<20} {'age':>9}  backed up by"]
         for k in self.keys:
             until = _fmt(k.key.active_until) if k.key.active_until else "-"
-            age = human(self.now - k.key.created).split(" ")[0]
+            age = human(self.now - k.key.created).split(" ")[0] if k.key.created else "?"
             by = ", ".join(k.backups) if k.backups else "NONE"
             note = f"  ({k.note})" if k.note else ""
-            out.append(f"{k.key.label:<24} {_fmt(k.key.created):<20} {until:<20} {age:>9}  "
+            made = _fmt(k.key.created) if k.key.created else "?"
+            out.append(f"{k.key.label:<24} {made:<20} {until:<20} {age:>9}  "
                        f"{by}{note}")
         if self.keys_until is not None:
             out.append(f"keys exist until:   {_fmt(self.keys_until)}")
@@ -126,6 +133,7 @@ def _fmt(t: datetime) -> str:
 
 
 def parse_time(value: Any, where: str, path: Path) -> datetime:
+    """ISO 8601 time or date (a date means its midnight, UTC)."""
     if not isinstance(value, str):
         raise InputFormatError(f"{path}: {where} must be a time like 2026-12-01T10:00:00Z",
                                hint="Write ISO 8601 times in UTC.", path=str(path))
@@ -163,38 +171,52 @@ def read_inventory(path: Path) -> list[KeyRecord]:
                                    path=str(path))
         label = k["label"]
         by = k.get("backed_up_by", [])
+        if k.get("covered") is True and isinstance(doc.get("latest_backup"), str):
+            by = [*by, doc["latest_backup"]]  # `appliance hsm inventory --json`
         if not isinstance(by, list) or not all(isinstance(b, str) for b in by):
             raise InputFormatError(f"{path}: {where} ({label}): backed_up_by must list ids",
                                    hint='Write "backed_up_by": ["backup-2026-12"].',
                                    path=str(path))
+        created = k.get("created")
         out.append(KeyRecord(
             label=label,
-            created=parse_time(k.get("created"), f"{where} ({label}) created", path),
+            created=None if created is None
+            else parse_time(created, f"{where} ({label}) created", path),
             active_from=parse_time(k["active_from"], f"{where} active_from", path)
             if "active_from" in k else None,
             active_until=parse_time(k["active_until"], f"{where} active_until", path)
             if "active_until" in k else None,
             backed_up_by=tuple(by),
+            id=str(k.get("id") or ""),
         ))
     return out
 
 
 def read_manifest(path: Path) -> BackupRecord:
+    """Our minimal manifest, or the HSM layer's backup (its directory or manifest.json)."""
+    if path.is_dir():
+        path = path / "manifest.json"
     doc = _load_json(path)
+    hsm_backup = isinstance(doc, dict) and isinstance(doc.get("manifest"), dict)
+    if hsm_backup:
+        doc = doc["manifest"]
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
         raise InputFormatError(f"{path}: not a backup manifest (no \"keys\" list)",
                                hint=f'Write {{"format": "{MANIFEST_FORMAT}", ...}}.',
                                path=str(path))
     labels: set[str] = set()
+    ids: set[str] = set()
     for i, item in enumerate(doc["keys"]):
         label = item.get("label") if isinstance(item, dict) else item
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            ids.add(item["id"])
         if not isinstance(label, str) or not label:
             raise InputFormatError(f"{path}: keys[{i}] has no label",
                                    hint="List keys by label.", path=str(path))
         labels.add(label)
     created = parse_time(doc.get("created", doc.get("time")), "created", path)
-    bid = doc.get("id") or path.stem
-    return BackupRecord(str(bid), created, frozenset(labels))
+    bid = path.parent.name if hsm_backup else (doc.get("id") or path.stem)
+    return BackupRecord(str(bid), created, frozenset(labels), frozenset(ids))
 
 
 def report(
@@ -211,8 +233,9 @@ def report(
         holders = list(key.backed_up_by)
         note = ""
         for b in manifests:
-            if key.label in b.labels:
-                if b.created >= key.created:
+            match = key.id in b.key_ids if key.id and b.key_ids else key.label in b.labels
+            if match:
+                if key.created is None or b.created >= key.created:
                     if b.id not in holders:
                         holders.append(b.id)
                 else:
@@ -221,7 +244,7 @@ def report(
     until = [k.active_until for k in keys_of(rows) if k.active_until is not None]
     keys_until = max(until) if until else None
     needed = [r for r in rows if r.key.active_until is None or r.key.active_until > moment]
-    gaps = [r.key.active_from or r.key.created for r in needed if not r.covered]
+    gaps = [r.key.active_from or r.key.created or moment for r in needed if not r.covered]
     covered_until = min(gaps) if gaps else keys_until
     return CoverageReport(moment, tuple(rows), keys_until, covered_until, period)
 
