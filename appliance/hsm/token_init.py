@@ -44,6 +44,7 @@ def init_softhsm_token(module: Path, label: str, *, so_pin: bytearray, user_pin:
                 f"The {name} must be 4 to 255 characters on one line.",
                 hint=f"Choose another {name}.",
             )
+    before = {t.serial for t in hsm_module.survey(module) if t.label == label}
     answers = [so_pin, so_pin, user_pin, user_pin]
     output = _run_with_terminal([_tool(), "--init-token", "--free", "--label", label], answers)
     if "has been initialized" not in output:
@@ -54,7 +55,7 @@ def init_softhsm_token(module: Path, label: str, *, so_pin: bytearray, user_pin:
         )
     hsm_module.reload(module)
     for token in hsm_module.survey(module):
-        if token.label == label:
+        if token.label == label and token.serial not in before:
             return token.serial
     raise TokenInitError(  # pragma: no cover - softhsm2-util said it worked
         f"Token '{label}' was initialised but the module does not list it.",
