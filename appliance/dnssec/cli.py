@@ -274,7 +274,32 @@ def read_pin(fd: int | None) -> bytearray:
 
 
 def _hsm_ksks(args: argparse.Namespace) -> dict[str, Any]:
-    raise UsageError(
-        "Signing with the HSM is not wired into 'appliance ksr sign' yet.",
-        hint="Use --software-ksk LABEL=PEM in labs and tests.",
-    )
+    """Every key on the configured token that a zone names, as signers (the port).
+
+    The CLI is an edge: it opens the HSM session (module and token from the configuration,
+    PIN from --pin-fd, $APPLIANCE_HSM_PIN or a prompt, never argv); the signing code only
+    sees `DnssecKeySigner` objects.
+    """
+    from appliance.config import load_config
+    from appliance.dnssec.sign import Ksk
+    from appliance.dnssec.zones import load_zones
+
+    config = load_config(args.config)
+    from appliance.hsm import keys as hsm_keys
+    from appliance.hsm.pkcs11_adapter import Token
+
+    wanted = {label for entry in load_zones(args.zones).values() for label in entry.ksk_labels}
+    pin = read_pin(args.pin_fd)
+    try:
+        session = Token(config.hsm.module, label=config.hsm.token).open(pin)
+    finally:
+        pin[:] = bytes(len(pin))
+    _SESSIONS.append(session)  # kept open until the process ends: the keys are bound to it
+    available = session.labels()
+    return {
+        label: Ksk(hsm_keys.dnssec_key(session, label), label)
+        for label in sorted(wanted & available)
+    }
+
+
+_SESSIONS: list[Any] = []

@@ -40,6 +40,9 @@ class DnssecPrivateKey(GenericPrivateKey):
         if not isinstance(key, DnssecKeySigner):
             raise TypeError("DnssecPrivateKey needs a DnssecKeySigner")
         self.signer: DnssecKeySigner = key
+        # A signer may offer `sign_unverified` (the HSM key does): used only by callers that
+        # verify every signature themselves, as `appliance.dnssec.sign` does for each RRSIG.
+        self.sign_fast = getattr(key, "sign_unverified", key.sign)
         self.algorithm = key.algorithm
         self.public_cls = dns.dnssecalgs.get_algorithm_cls(key.algorithm).public_cls
         self._public = self.public_cls.from_dnskey(self.dnskey())
@@ -162,7 +165,8 @@ def _encode_public(private_key: Any, algorithm: int) -> bytes:
             head = bytes([len(exponent)])
         else:
             head = b"\x00" + len(exponent).to_bytes(2, "big")
-        return head + exponent + modulus
+        encoded: bytes = head + exponent + modulus
+        return encoded
     if algorithm in (13, 14):
         point: bytes = public.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint

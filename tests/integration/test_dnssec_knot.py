@@ -9,6 +9,7 @@ few slots and the test stays quick.
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from appliance.dnssec import formats
 from appliance.dnssec.publish import publish
 from appliance.dnssec.signer import SoftwareKeySigner
 from tests.support.knot import KnotZsk
+from tests.support.softhsm import SoftHsm
 
 ZONE = "interop.example."
 
@@ -43,7 +45,8 @@ def test_knot_ksr_signed_by_us_serves_a_valid_zone_at_every_slot(
     zones = tmp_path / "zones.toml"
     zones.write_text(
         f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [{algorithm}]\n'
-        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\ncds_cdnskey = true\nmax_bundle_interval = "180d"\n'
+        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\ncds_cdnskey = true\n'
+        'max_bundle_interval = "180d"\n'
     )
     out = tmp_path / "out"
     assert main(["ksr", "sign", "--zones", str(zones), "--out", str(out),
@@ -92,3 +95,45 @@ def test_a_corrupted_skr_is_caught_by_validate_skr_stderr(tmp_path: Path) -> Non
     bad.write_text("\n".join(skr) + "\n")
     check = knot.validate_skr(bad)
     assert "invalid" in check.stderr
+
+
+@pytest.mark.parametrize("algorithm", [13, 8], ids=["p256", "rsa2048"])
+def test_knot_interop_with_the_ksk_in_softhsm(
+    tmp_path: Path, softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch, algorithm: int
+) -> None:
+    """The production path: `appliance ksr sign` opens the token named in the config."""
+    from appliance.hsm import keygen
+
+    token = f"dnssec-{algorithm}"
+    softhsm.init_token(token)
+    with softhsm.open(token) as session:
+        made = keygen.generate_key(session, algorithm, role="ksk", zone=ZONE,
+                                   label=f"ksk-{algorithm}", allow_uncoverable=True)
+        dnskey_key = made.key.dnskey_public_key
+    config = softhsm.config_file(tmp_path, token)
+    knot = KnotZsk(tmp_path / "zsk", ZONE, algorithm, zsk_lifetime="40d",
+                   rrsig_lifetime="30d", rrsig_refresh="10d")
+    start = (int(time.time()) // 3600) * 3600
+    ksr = tmp_path / "interop.ksr"
+    ksr.write_bytes(knot.make_ksr(start, 90))
+    zones = tmp_path / "zones.toml"
+    zones.write_text(f'[zone."{ZONE}"]\nksk = ["ksk-{algorithm}"]\nalgorithms = [{algorithm}]\n'
+                     'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n')
+    monkeypatch.setenv("APPLIANCE_HSM_PIN", softhsm.pin().decode())
+    out = tmp_path / "out"
+    assert main(["--config", str(config), "ksr", "sign", "--zones", str(zones), "--out",
+                 str(out), str(ksr)]) == 0
+    skr_path = out / "interop.skr"
+    assert knot.validate_skr(skr_path).stderr == ""
+    knot.import_skr(skr_path)
+    skr, _ = formats.load_document(skr_path)
+    ksk_keys = {k.public_key for b in skr.bundles for k in b.keys if k.is_ksk}
+    assert ksk_keys == {dnskey_key}
+    ksk_file = tmp_path / "ksk.key"
+    ksk_file.write_text(f"{ZONE} 3600 IN DNSKEY 257 3 {algorithm} "
+                        f"{base64.b64encode(dnskey_key).decode()}\n")
+    problems: list[str] = []
+    for bundle in skr.bundles:
+        when = int(bundle.inception.timestamp()) + 60
+        problems += knot.zone_checks(knot.sign_at(when), when, ksk_file)
+    assert problems == []

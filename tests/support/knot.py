@@ -64,7 +64,9 @@ class KnotZsk:
         )
         (self.root / f"{self.zone}zone").write_text(ZONE_TEXT.format(zone=self.zone))
 
-    def run(self, *args: str, at: int | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, at: int | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [*args]
         if at is not None:
             cmd = [self.faketime, f"@{at}", *cmd]
@@ -73,7 +75,9 @@ class KnotZsk:
             pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
         return proc
 
-    def keymgr_cmd(self, *args: str, at: int | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def keymgr_cmd(
+        self, *args: str, at: int | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(self.keymgr, "-c", str(self.conf), self.zone, *args, at=at, check=check)
 
     def make_ksr(self, start: int, days: int) -> bytes:

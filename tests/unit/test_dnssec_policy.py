@@ -73,7 +73,7 @@ def _rsa1024_record() -> bytes:
 
     from appliance.dnssec import knot as knot_format
 
-    small = SoftwareKeySigner(rsa.generate_private_key(public_exponent=65537, key_size=1024), 8)
+    small = SoftwareKeySigner(rsa.generate_private_key(public_exponent=65537, key_size=1024), 8)  # noqa: S505
     key = DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, 256, 3, 8, small.dnskey_public_key)
     return knot_format.format_record("example.", 3600, key).encode()
 
@@ -109,7 +109,9 @@ CASES: dict[str, Callable[[], set[str]]] = {
                          b'<RSA size="4096" exponent="65537"/>'),
         rsa_sizes=(2048, 4096),
     ),
-    "KSR-BUNDLE-POP": lambda: root(ROOT_KSR.replace(b"<SignatureData>kRfw", b"<SignatureData>kRfx")),
+    "KSR-BUNDLE-POP": lambda: root(
+        ROOT_KSR.replace(b"<SignatureData>kRfw", b"<SignatureData>kRfx")
+    ),
     "KSR-BUNDLE-COUNT": lambda: root(min_bundles=10, max_bundles=10),
     "KSR-BUNDLE-CYCLE-DURATION": lambda: knot(max_cycle=timedelta(days=30)),
     "KSR-POLICY-KEYS": lambda: knot(max_keys_per_bundle=1),
@@ -119,7 +121,9 @@ CASES: dict[str, Callable[[], set[str]]] = {
         b"<Expiration>2017-04-26T00:00:00</Expiration>")),
     "KSR-POLICY-SIG-HORIZON": lambda: root(horizon=timedelta(days=60)),
     "KSR-POLICY-BUNDLE-INTERVALS": lambda: knot(max_bundle_interval=timedelta(days=1)),
-    "KSR-POLICY-SAFETY": lambda: root(ROOT_KSR.replace(b"<PublishSafety>P10D", b"<PublishSafety>P30D")),
+    "KSR-POLICY-SAFETY": lambda: root(
+        ROOT_KSR.replace(b"<PublishSafety>P10D", b"<PublishSafety>P30D")
+    ),
     "KSR-CHAIN-KEYS": lambda: root(previous="skr-root-2018-q1-0-d_to_e.xml"),
     "KSR-CHAIN-OVERLAP": lambda: root(previous="skr-root-2017-q1-0.xml",
                                       min_validity_overlap=timedelta(days=9),

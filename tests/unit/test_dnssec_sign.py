@@ -206,7 +206,9 @@ def _sign_args(lab: dict[str, Path], *files: Path, extra: tuple[str, ...] = ()) 
             *map(str, files)]
 
 
-def test_cli_signs_many_zones_in_one_run(lab: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_signs_many_zones_in_one_run(
+    lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(_sign_args(lab, lab["a"], lab["b"])) == 0
     written = sorted(p.name for p in lab["out"].iterdir())
     assert written == ["example.net.skr", "example.skr"]
@@ -222,7 +224,8 @@ def test_cli_signs_many_zones_in_one_run(lab: dict[str, Path], capsys: pytest.Ca
     [
         (b"DNSKEY 256 3 13", b"DNSKEY 257 3 13"),  # flags 257 in a request
         (b"example.\t", b"evil.example.\t"),  # wrong owner
-        (b"\n;; KeySigningRequest 1.0 generated", b"\nexample.\t3600 TXT x\n;; KeySigningRequest 1.0 generated"),
+        (b"\n;; KeySigningRequest 1.0 generated",
+         b"\nexample.\t3600 TXT x\n;; KeySigningRequest 1.0 generated"),
     ],
     ids=["flags-257", "wrong-owner", "non-dnskey"],
 )
@@ -271,5 +274,6 @@ def test_cli_inspect_and_check(lab: dict[str, Path], capsys: pytest.CaptureFixtu
     assert "knot request for example." in out and "iana response for ." in out
     assert main(["ksr", "check", "--zones", str(lab["zones"]), "--now", START.isoformat(),
                  str(lab["a"])]) == 0
-    assert main(["ksr", "check", "--zones", str(lab["zones"]), str(IANA / "ksr-root-2017-q2-0.xml")]) == 1
+    root_ksr = str(IANA / "ksr-root-2017-q2-0.xml")
+    assert main(["ksr", "check", "--zones", str(lab["zones"]), root_ksr]) == 1
     assert "KSR-DOMAIN" in capsys.readouterr().out
