@@ -50,6 +50,7 @@ from appliance.ceremony.operator import (
     Choice,
     Confirmation,
     Level,
+    Operator,
     PinRequest,
     StepView,
     TypedConfirmation,
@@ -305,3 +306,8 @@ class AnswersOperator:
     def notify(self, step_id: str | None, text: str, level: Level = "info") -> None:
         prefix = {"info": "  ", "warning": "  WARNING: ", "error": "  ERROR: "}[level]
         self._say(prefix + text.replace("\n", "\n" + " " * len(prefix)))
+
+
+def _conforms(op: AnswersOperator) -> Operator:
+    """mypy proves here that AnswersOperator implements the Operator Protocol."""
+    return op

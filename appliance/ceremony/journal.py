@@ -79,9 +79,9 @@ class Entry:
         return hashlib.sha256(canonical.dumps(self.as_dict())).hexdigest()
 
 
-def head_message(seq: int, digest: str) -> bytes:
-    """The bytes the ceremony key signs for a journal head."""
-    return canonical.dumps({"context": SIGNED_CONTEXT, "head": digest, "seq": seq})
+def head_message(seq: int, digest: str, time: str) -> bytes:
+    """The bytes the ceremony key signs for a journal head (`time`: the signature entry's)."""
+    return canonical.dumps({"context": SIGNED_CONTEXT, "head": digest, "seq": seq, "time": time})
 
 
 @dataclass(frozen=True)
@@ -243,12 +243,15 @@ def _check_signature(state: JournalState, entry: Entry, expect: bytes | None) ->
     try:
         head_seq = int(data["head_seq"])
         head = str(data["head"])
+        key = str(data["key"])
         public = base64.b64decode(str(data["public_key"]), validate=True)
         sig = base64.b64decode(str(data["signature"]), validate=True)
     except (KeyError, ValueError, TypeError):
         raise JournalTampered(f"{where} is malformed.", seq=entry.seq) from None
     if not 0 <= head_seq < entry.seq or state.entries[head_seq].digest != head:
         raise JournalTampered(f"{where} signs a head that is not in this journal.", seq=entry.seq)
+    if key != signing.fingerprint(public):
+        raise JournalTampered(f"{where} names a key that is not its public key.", seq=entry.seq)
     if expect is not None and public != expect:
         raise JournalTampered(
             f"{where} is by key {signing.fingerprint(public)[:16]}, not by the ceremony key "
@@ -256,7 +259,7 @@ def _check_signature(state: JournalState, entry: Entry, expect: bytes | None) ->
             seq=entry.seq,
         )
     try:
-        signing.verify(public, head_message(head_seq, head), sig)
+        signing.verify(public, head_message(head_seq, head, entry.time), sig)
     except signing.SignatureInvalid:
         raise JournalTampered(f"{where} does not verify.", seq=entry.seq) from None
     return SignatureCheck(entry.seq, head_seq, signing.fingerprint(public))
@@ -301,12 +304,13 @@ class JournalWriter:
         *,
         step: str | None = None,
         actor: str | None = None,
+        time: str | None = None,
     ) -> Entry:
         if kind not in KINDS:
             raise ValueError(f"unknown journal kind {kind!r}")
         entry = Entry(
             seq=len(self._entries),
-            time=self._clock(),
+            time=time or self._clock(),
             kind=kind,
             step=step,
             actor=actor,
@@ -337,7 +341,8 @@ class JournalWriter:
     def sign_head(self, signer: signing.CeremonySigner) -> Entry:
         head = self._entries[-1]
         public = signer.public_key_der()
-        signature = signer.sign(head_message(head.seq, head.digest))
+        time = self._clock()
+        signature = signer.sign(head_message(head.seq, head.digest, time))
         return self.append(
             "signature",
             {
@@ -347,6 +352,7 @@ class JournalWriter:
                 "public_key": base64.b64encode(public).decode("ascii"),
                 "signature": base64.b64encode(signature).decode("ascii"),
             },
+            time=time,
         )
 
     def close(self) -> None:

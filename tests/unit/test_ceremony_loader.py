@@ -42,9 +42,7 @@ def test_broken_script_names_file_and_line(path: Path) -> None:
     with pytest.raises(ScriptInvalid) as info:
         load_script(path, default_registry())
     problems = info.value.problems
-    assert any(p.line == line and text in p.message for p in problems), [
-        str(p) for p in problems
-    ]
+    assert any(p.line == line and text in p.message for p in problems), [str(p) for p in problems]
     assert f"{path}, line {line}: " in str(info.value)
 
 
