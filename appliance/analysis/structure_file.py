@@ -39,7 +39,7 @@ from typing import Any
 from appliance import tomlfile
 from appliance.analysis.errors import InputFormatError, ModelError
 from appliance.analysis.horizon import Ageing
-from appliance.analysis.quorum import AllOf, AnyOf, Holder, Node, QuorumSet
+from appliance.analysis.quorum import AllOf, AnyOf, Holder, Node, QuorumSet, shared_holders
 
 _TOP = {"title", "root", "defaults", "horizon", "sets", "any", "all"}
 _PROBS = {"p_absent", "p_compromise", "holder_loss", "card_failure"}
@@ -173,20 +173,6 @@ def parse(doc: tomlfile.TomlDocument) -> Structure:
                 raise r.fail((kind, name, "of"), f"{kind}.{name} names {ref!r}, which is not "
                              "defined" + (f"; did you mean {guess!r}?" if guess else ""),
                              "Define it as [sets.NAME], [any.NAME] or [all.NAME].")
-    root_name = top.get("root")
-    if root_name is None:
-        used = {ref for _, of in groups.values() for ref in of}
-        tops = [n for n in [*groups, *sets] if n not in used]
-        if len(tops) != 1:
-            raise r.fail((), f"cannot tell which node is the answer: {tops} are unused",
-                         'Add root = "NAME" at the top of the file.')
-        root_name = tops[0]
-    if not isinstance(root_name, str) or root_name not in known:
-        guess = tomlfile.nearest(str(root_name), known)
-        raise r.fail(("root",), f"root {root_name!r} is not defined" +
-                     (f"; did you mean {guess!r}?" if guess else ""),
-                     "root names a set or a group.")
-
     built: dict[str, Node] = dict(sets)
 
     def build(name: str, trail: tuple[str, ...]) -> Node:
@@ -202,7 +188,27 @@ def parse(doc: tomlfile.TomlDocument) -> Structure:
         built[name] = node
         return node
 
-    root = build(root_name, ())
+    for name in groups:  # every group, used or not: loops are errors wherever they are
+        build(name, ())
+    root_name = top.get("root")
+    if root_name is None:
+        used = {ref for _, of in groups.values() for ref in of}
+        tops = [n for n in [*groups, *sets] if n not in used]
+        if len(tops) != 1:
+            raise r.fail((), f"cannot tell which node is the answer: {tops} are unused",
+                         'Add root = "NAME" at the top of the file.')
+        root_name = tops[0]
+    if not isinstance(root_name, str) or root_name not in known:
+        guess = tomlfile.nearest(str(root_name), known)
+        raise r.fail(("root",), f"root {root_name!r} is not defined" +
+                     (f"; did you mean {guess!r}?" if guess else ""),
+                     "root names a set or a group.")
+
+    root = built[root_name]
+    try:
+        shared_holders(root)
+    except ModelError as exc:
+        raise r.fail(("sets",), exc.message, exc.hint) from None
     horizon = None
     if "horizon" in top:
         h = r.table(("horizon",), top["horizon"], _HORIZON_KEYS)
