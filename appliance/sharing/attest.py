@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance import atomic, canonical, signing
 from appliance.sharing import commitment, envelope
 from appliance.sharing.envelope import Purpose
-from appliance.sharing.errors import AttestationError, QuorumError
+from appliance.sharing.errors import AttestationError, EnvelopeError, QuorumError
 from appliance.sharing.ports import HolderCard
 from appliance.sharing.roster import (
     STATUS_RETIRED,
@@ -133,7 +133,14 @@ def make_attestation(
     try:
         cset, member = find_member(roster, card.serial, set_id)
         card.verify_pin(pin)
-        sealed = card.read_private_do() or bytes.fromhex(member.envelope)
+        on_card, sealed = card.read_private_do(), bytes.fromhex(member.envelope)
+        if on_card != sealed:
+            if not roster.superseded_on_card(card.serial, on_card):
+                raise EnvelopeError(
+                    f"the sealed share on card {card.serial} differs from the roster's copy",
+                    hint="Do not attest; bring the card to the next ceremony for a retest.",
+                )
+            card.write_private_do(sealed)  # a rekey happened while the card was away
         share = envelope.open_with_card(card, sealed)
         try:
             commitment.check(share, member.commitment, where=f"card {card.serial}")

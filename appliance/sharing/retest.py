@@ -100,14 +100,14 @@ def retest(
             card.verify_pin(pin)
         except PinBlocked:
             return result(PIN_BLOCKED, 0), roster
-        on_card = card.read_private_do()
-        source = on_card if on_card else bytes.fromhex(member.envelope)
-        if on_card and on_card.hex() != member.envelope:
+        on_card, roster_copy = card.read_private_do(), bytes.fromhex(member.envelope)
+        stale = on_card != roster_copy and roster.superseded_on_card(card.serial, on_card)
+        if on_card != roster_copy and not stale:
             return result(
                 ENVELOPE_CHANGED, card.pin_tries_left(), "the card's copy differs from the roster"
             ), roster
         try:
-            share = envelope.open_with_card(card, source)
+            share = envelope.open_with_card(card, roster_copy)
         except EnvelopeError as exc:
             return result(ENVELOPE_CHANGED, card.pin_tries_left(), exc.message), roster
         try:
@@ -117,9 +117,9 @@ def retest(
         tries = card.pin_tries_left()
         if not matched:
             return result(COMMITMENT_MISMATCH, tries), roster
-        if not on_card:
-            card.write_private_do(source)
-            res = result(OK, tries, "the card held no sealed share: the roster copy was written")
+        if stale:
+            card.write_private_do(roster_copy)
+            res = result(OK, tries, "the card held no current sealed share: it was written")
         else:
             res = result(OK, tries)
     finally:

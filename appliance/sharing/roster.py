@@ -197,6 +197,19 @@ class Roster:
             self, notes=tuple(n for n in self.notes if n.note_id != note.note_id) + (note,)
         )
 
+    def superseded_on_card(self, serial: str, on_card: bytes) -> bool:
+        """True when a card holds nothing, or exactly the envelope this roster recorded for
+        it in a retired set (a rekey sealed its new share while the card was away). Any
+        other difference from the roster's copy is a changed envelope."""
+        if not on_card:
+            return True
+        text = on_card.hex()
+        for s in self.sets:
+            m = s.member_by_serial(serial) if s.status == STATUS_RETIRED else None
+            if m is not None and m.envelope == text:
+                return True
+        return False
+
     def set_ids(self) -> set[int]:
         return {s.identifier for s in self.sets}
 
