@@ -112,8 +112,12 @@ class _KeySigner:
         return rrsig
 
     def _verify(self, rrsig: RRSIG, rrset: _RRset, stats: SignStats) -> None:
-        wire = rrsig.to_wire() or b""
-        data = wire[:18] + rrsig.signer.to_digestable() + rrset.wire
+        # The signed data rebuilt from the finished RRSIG's own fields (RFC 4034 3.1.8.1).
+        header = struct.pack(
+            "!HBBIIIH", rrsig.type_covered, rrsig.algorithm, rrsig.labels, rrsig.original_ttl,
+            rrsig.expiration, rrsig.inception, rrsig.key_tag,
+        )
+        data = header + rrsig.signer.to_digestable() + rrset.wire
         try:
             self.public.verify(rrsig.signature, data)
             if self.tag not in rrset.validated:
@@ -217,12 +221,15 @@ def _sign_knot(
     doc: Document, policy: ZonePolicy, signers: Sequence[_KeySigner], stats: SignStats
 ) -> list[Bundle]:
     zone = doc.zone
-    cache: dict[tuple[int, frozenset[bytes]], tuple[_RRset, ...]] = {}
+    cache: dict[tuple[int, tuple[Key, ...]], tuple[_RRset, ...]] = {}
+    ksk_keys: dict[int, list[Key]] = {}
     out: list[Bundle] = []
     for when, b in knot_slots(doc, policy):
         ttl = b.keys[0].ttl
-        keys = list(b.keys) + [_ksk_key(s, doc.domain, ttl) for s in signers]
-        ident = (ttl, frozenset(k.dnskey().to_digestable() for k in keys))
+        if ttl not in ksk_keys:
+            ksk_keys[ttl] = [_ksk_key(s, doc.domain, ttl) for s in signers]
+        keys = list(b.keys) + ksk_keys[ttl]
+        ident = (ttl, tuple(keys))
         rrsets = cache.get(ident)
         if rrsets is None:
             built = [_RRset(zone, ttl, [k.dnskey() for k in keys])]
