@@ -171,19 +171,14 @@ class FakeCard:
         self._admin_tries = MAX_TRIES
         self._pw3 = True
 
-    def generate_keys(self) -> CardFingerprints:
-        self._present()
-        if not self._pw3:
-            raise CardError(f"card {self._serial}: admin PIN not verified")
+    def provision(
+        self, admin_pin: bytearray, *, role: str, holder: str, login: str
+    ) -> CardFingerprints:
+        self.verify_admin_pin(admin_pin)
         self._sig = ec.generate_private_key(ec.SECP256R1())
         self._dec = ec.generate_private_key(ec.SECP256R1())
+        self.name, self.login = f"{role}<<{holder.replace(' ', '<')}", login
         return self.fingerprints()
-
-    def set_cardholder(self, name: str, login: str) -> None:
-        self._present()
-        if not self._pw3:
-            raise CardError(f"card {self._serial}: admin PIN not verified")
-        self.name, self.login = name, login
 
     def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
         self._present()

@@ -32,7 +32,10 @@ MIN_ADMIN_PIN = 8
 
 @dataclass(frozen=True)
 class HolderSpec:
-    """A holder to enrol: who, in which role, with which (blank or re-used) card."""
+    """A holder to enrol: who, in which role, with which (blank or re-used) card.
+
+    `login` is the card's login data, the role id ("CO3", "RKSH5"); it defaults to `role`.
+    Role and holder go into the cardholder name: ASCII letters, digits, spaces, . , ' -."""
 
     role: str
     holder: str
@@ -77,9 +80,9 @@ def provision_card(spec: HolderSpec, pins: HolderPins) -> None:
     default_admin = bytearray(FACTORY_ADMIN_PIN)
     default_user = bytearray(FACTORY_USER_PIN)
     try:
-        card.verify_admin_pin(default_admin)
-        card.generate_keys()
-        card.set_cardholder(spec.holder, spec.login or spec.holder)
+        card.provision(
+            default_admin, role=spec.role, holder=spec.holder, login=spec.login or spec.role
+        )
         card.change_pin(default_admin, pins.admin, admin=True)
         card.change_pin(default_user, pins.user)
         card.verify_pin(pins.user)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.cards import errors as cards_errors
 from appliance.cards.openpgp import KeySlot, OpenPgpSession, Pin
+from appliance.cards.provision import provision
 from appliance.errors import CardsError
 from appliance.sharing.errors import CardError, CardRemoved, PinBlocked, WrongPin
 from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints, ProvisionableCard
@@ -30,14 +31,6 @@ def _point(key: ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
-def openpgp_name(holder: str) -> str:
-    """ "Given Names Surname" -> "Surname<<Given<Names" (the card's name format)."""
-    parts = holder.split()
-    if len(parts) < 2:
-        return holder
-    return parts[-1] + "<<" + "<".join(parts[:-1])
-
-
 class OpenPgpHolderCard:
     """A holder's OpenPGP card through an `OpenPgpSession`."""
 
@@ -46,9 +39,9 @@ class OpenPgpHolderCard:
         self._serial = session.serial
 
     # Every call goes through here so card errors become the port's errors.
-    def _call(self, fn: Callable[..., R], *args: object) -> R:
+    def _call(self, fn: Callable[..., R], *args: object, **kwargs: object) -> R:
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except cards_errors.WrongPin as exc:
             raise WrongPin(exc.tries_left, serial=self._serial) from None
         except cards_errors.PinBlocked:
@@ -128,18 +121,19 @@ class OpenPgpHolderCard:
                     break
         self._call(self._s.factory_reset)
 
-    def verify_admin_pin(self, pin: bytearray) -> None:
-        self._call(self._s.verify, Pin.ADMIN, pin)
-
-    def generate_keys(self) -> CardFingerprints:
-        now = int(time.time())
-        self._call(self._s.generate_key, KeySlot.SIG, now)
-        self._call(self._s.generate_key, KeySlot.DEC, now)
+    def provision(
+        self, admin_pin: bytearray, *, role: str, holder: str, login: str
+    ) -> CardFingerprints:
+        self._call(
+            provision,
+            self._s,
+            admin_pin,
+            role=role,
+            role_id=login,
+            holder=holder,
+            timestamp=int(time.time()),
+        )
         return self.fingerprints()
-
-    def set_cardholder(self, name: str, login: str) -> None:
-        self._call(self._s.set_name, openpgp_name(name))
-        self._call(self._s.set_login_data, login)
 
     def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
         self._call(self._s.change_pin, Pin.ADMIN if admin else Pin.USER, old, new)

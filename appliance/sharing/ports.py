@@ -90,17 +90,12 @@ class ProvisionableCard(HolderCard, Protocol):
         """TERMINATE DF + ACTIVATE FILE: keys and data gone, factory PINs back."""
         ...
 
-    def verify_admin_pin(self, pin: bytearray) -> None:
-        """VERIFY PW3 (0x83)."""
-        ...
-
-    def generate_keys(self) -> CardFingerprints:
-        """Generate the signing (ECDSA P-256) and decryption (ECDH P-256) keys on the card,
-        record their fingerprints and creation times; needs PW3."""
-        ...
-
-    def set_cardholder(self, name: str, login: str) -> None:
-        """Name (5B, `Surname<<Given`) and login data (5E); needs PW3."""
+    def provision(
+        self, admin_pin: bytearray, *, role: str, holder: str, login: str
+    ) -> CardFingerprints:
+        """The appliance's card profile (appliance.cards.provision): cardholder name from
+        role and holder, login data, signing/decryption/authentication keys generated on
+        the card (P-256) with their fingerprints and times. Needs PW3 (`admin_pin`)."""
         ...
 
     def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:

@@ -13,8 +13,7 @@ from appliance.sharing.ports import FACTORY_ADMIN_PIN, FACTORY_USER_PIN
 
 def _card(serial: str = "000500001234") -> FakeCard:
     card = FakeCard(serial)
-    card.verify_admin_pin(bytearray(FACTORY_ADMIN_PIN))
-    card.generate_keys()
+    card.provision(bytearray(FACTORY_ADMIN_PIN), role="CO", holder="Test Holder", login="CO1")
     return card
 
 
@@ -69,7 +68,7 @@ def test_envelope_of_another_card_is_refused_by_name() -> None:
 def test_regenerated_card_key_cannot_open_old_envelope() -> None:
     card = _card()
     sealed = _seal(card, _share())
-    card.generate_keys()
+    card.provision(bytearray(FACTORY_ADMIN_PIN), role="CO", holder="Test Holder", login="CO1")
     card.verify_pin(bytearray(FACTORY_USER_PIN))
     with pytest.raises(EnvelopeError, match="does not authenticate"):
         envelope.open_with_card(card, sealed)

@@ -206,8 +206,7 @@ def test_attestation_verifies_and_forgeries_fail(world: World, tmp_path: Path) -
         attest.verify(roster, changed, now=NOW)
     # One signed by a card not in the roster fails (same claims, another card's key).
     outsider = world.card("EE000001")
-    outsider.verify_admin_pin(bytearray(b"12345678"))
-    outsider.generate_keys()
+    outsider.provision(bytearray(b"12345678"), role="RKSH", holder="Mallory", login="RKSH9")
     outsider.verify_pin(bytearray(b"123456"), for_signing=True)
     from appliance import canonical
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from vcard import CardState, DirectTransport, VirtualCard
 
-from appliance.cards.openpgp import OpenPgpSession
+from appliance.cards.openpgp import KeySlot, OpenPgpSession
+from appliance.cards.provision import parse_cardholder_name
 from appliance.sharing import envelope
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import CardRemoved, QuorumError, WrongPin
@@ -31,6 +32,7 @@ class World:
         self.kind = kind
         self._transports: dict[str, DirectTransport] = {}
         self._fakes: dict[str, FakeCard] = {}
+        self.sessions: dict[str, OpenPgpSession] = {}
 
     def card(self, serial: str) -> ProvisionableCard:
         if self.kind == "fake":
@@ -38,7 +40,8 @@ class World:
             return self._fakes[serial]
         transport = DirectTransport(VirtualCard(CardState.factory(serial)))
         self._transports[serial] = transport
-        return OpenPgpHolderCard(OpenPgpSession(transport))
+        self.sessions[serial] = OpenPgpSession(transport)
+        return OpenPgpHolderCard(self.sessions[serial])
 
     def remove(self, card: HolderCard) -> None:
         if self.kind == "fake":
@@ -98,6 +101,13 @@ def test_issue_provisions_every_card_and_records_members(world: World) -> None:
         with pytest.raises(WrongPin):  # the holder's PIN replaced the factory one
             card.verify_pin(bytearray(b"123456"))
         card.verify_pin(pin_of(card.serial))
+        if world.kind == "vcard":  # the cards layer's profile, as gpg --card-status shows it
+            session = world.sessions[card.serial]
+            assert parse_cardholder_name(session.name()) == ("CO", m.holder)
+            assert session.login_data() == "CO"
+            assert (
+                m.fingerprints.signing == session.status().fingerprints[KeySlot.SIG].hex().upper()
+            )
 
 
 def test_any_three_officers_in_any_order_log_in_and_two_do_not(world: World) -> None:
