@@ -30,11 +30,13 @@ def port_of(reader: int) -> int:
 class VpcdLink:
     """One card inserted into one vpcd reader, served on its own thread."""
 
-    def __init__(self, card: VirtualCard, reader: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, card: VirtualCard, reader: int, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.card = card
         self.reader = reader
         self._lock = threading.Lock()
-        self._sock = socket.create_connection((host, port_of(reader)), timeout=5)
+        self._sock = socket.create_connection((host, port or port_of(reader)), timeout=5)
         self._sock.settimeout(None)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._closed = threading.Event()
