@@ -226,7 +226,7 @@ def quorum_command(args: argparse.Namespace) -> int:
     pc_list = _per_holder(args.p_compromise, n, "p-compromise")
     hs = [quorum.Holder(names[i] if names else f"H{i + 1}", pa_list[i], pc_list[i])
           for i in range(n)]
-    qs = quorum.QuorumSet("set", args.k, tuple(hs))
+    qs = quorum.QuorumSet(args.set_name or "", args.k, tuple(hs))
     risk = quorum.set_risk(qs)
     if len(set(pa_list)) > 1 or len(set(pc_list)) > 1:
         lines += [*render.holders(qs), ""]

@@ -26,6 +26,7 @@ the moment validation starts failing if the keys were lost now.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,12 +81,11 @@ class ReactionWindow:
         if self.ok:
             out.append(f"  OK: at least the target of {h(self.target)}")
         else:
-            out.append(
-                f"  WARNING: below the target of {h(self.target)}. If the signing keys are lost,"
+            out += textwrap.wrap(
+                f"WARNING: below the target of {h(self.target)}. If the signing keys are lost,"
                 f" the zone goes bogus after {h(self.worst)} in the worst case: raise Refresh"
                 " (and Validity) or keep a restorable backup that can be brought online "
-                "faster than that."
-            )
+                "faster than that.", width=92, initial_indent="  ", subsequent_indent="  ")
         return out
 
 

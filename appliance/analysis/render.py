@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 from appliance.analysis import horizon as hz
@@ -10,11 +11,10 @@ from appliance.analysis import quorum
 from appliance.analysis.estimates import AbsenceEstimate
 from appliance.analysis.search import Candidate
 
-ASSUMPTIONS = (
+ASSUMPTIONS = "\n".join(textwrap.wrap(
     "Assumptions: holders are independent of each other; absence and compromise are separate "
     "questions (a colluder who also stays away belongs in p_absent); the same holder name in "
-    "two sets is the same person, conditioned on exactly."
-)
+    "two sets is the same person, conditioned on exactly.", width=92))
 
 
 def prob(p: float) -> str:
@@ -48,7 +48,7 @@ def holders(qs: quorum.QuorumSet) -> list[str]:
 
 def single(qs: quorum.QuorumSet, r: quorum.Risk) -> list[str]:
     return [
-        f"Set {qs.name}: {qs.k}-of-{qs.n}",
+        (f"Set {qs.name}: " if qs.name else "One set: ") + f"{qs.k}-of-{qs.n}",
         f"P(denial of service) = {prob(r.p_denial)}   fewer than {qs.k} of {qs.n} can come",
         f"P(compromise)        = {prob(r.p_compromise)}   {qs.k} or more of {qs.n} compromised "
         "or colluding",
@@ -106,9 +106,10 @@ def search(
         best = min(candidates, key=lambda c: max(1 / c.margin_denial if c.margin_denial else 0,
                                                  1 / c.margin_compromise
                                                  if c.margin_compromise else 0))
-        out.append(f"None meets both; the closest is {best.k}-of-{best.n} "
-                   f"(P(denial) {prob(best.p_denial)}, P(compromise) {prob(best.p_compromise)}): "
-                   "allow a larger n or revisit the targets.")
+        out += textwrap.wrap(
+            f"None meets both; the closest is {best.k}-of-{best.n} (P(denial) "
+            f"{prob(best.p_denial)}, P(compromise) {prob(best.p_compromise)}): allow a larger "
+            "n or revisit the targets.", width=92)
         return out
     rows = [[f"{c.k}-of-{c.n}", prob(c.p_denial), margin(c.margin_denial),
              prob(c.p_compromise), margin(c.margin_compromise)] for c in ok[:limit]]
