@@ -144,6 +144,8 @@ class Engine:
         if self.workspace.journal.exists():
             state = journal.read(self.workspace.journal)
         resumed = bool(state and state.entries)
+        if state is not None and state.finished:
+            return self._seal_finished(state)
         try:
             if state is not None and state.entries:
                 self._resume(state)
@@ -187,21 +189,40 @@ class Engine:
             actor="CA",
         )
 
-    def _resume(self, state: JournalState) -> None:
-        if state.finished:
+    def _seal_finished(self, state: JournalState) -> Outcome:
+        """A finished journal: sign its end if a power cut came before the signature."""
+        self._check_same_script(state)
+        if state.entries[-1].kind == "signature" or self.services.signer is None:
             raise RefusedToStart(
                 f"The workspace {self.workspace.root} holds a finished ceremony ({state.outcome}).",
                 hint="Use a fresh workspace for a new ceremony; keep this one as its record.",
             )
-        start = state.entries[0].data
-        script_info = start.get("script", {})
+        self._writer = JournalWriter(state, self.clock)
+        self._checkpoint()
+        self._writer.close()
+        last = next(e for e in reversed(state.entries) if e.kind in ("end", "abort"))
+        return Outcome(
+            "ended" if last.kind == "end" else "aborted",
+            self._writer.path,
+            self._writer.head,
+            True,
+            int(last.data.get("exceptions", 0)),
+            dict(last.data.get("outputs", {})),
+        )
+
+    def _check_same_script(self, state: JournalState) -> None:
+        script_info = state.entries[0].data.get("script", {})
         if script_info.get("sha256") != self.script.sha256:
             raise RefusedToStart(
-                f"The unfinished ceremony in {self.workspace.root} ran script "
+                f"The ceremony in {self.workspace.root} ran script "
                 f"{script_info.get('id')} with SHA-256 {str(script_info.get('sha256'))[:16]}..., "
                 f"not this script ({self.script.id}, {self.script.sha256[:16]}...).",
                 hint="Resume with the same script file, or use a fresh workspace.",
             )
+
+    def _resume(self, state: JournalState) -> None:
+        self._check_same_script(state)
+        start = state.entries[0].data
         air = self._airgap()
         self._attendance = {str(k): str(v) for k, v in start.get("attendance", {}).items()}
         self._exceptions = sum(1 for e in state.entries if e.kind == "exception")

@@ -18,6 +18,7 @@ def airgap_check(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
         ctx.config.airgap.required if ctx.config else True
     )
     data = {**report.as_dict(), "enforced": enforced}
+    ctx.kill_point()
     if report.ok:
         return ActionResult(
             "Air gap holds: only the loopback interface, no radios, no routes.", data
@@ -52,6 +53,7 @@ def operator_confirm(ctx: ActionContext, params: Mapping[str, Any]) -> ActionRes
 
 def typed_confirm(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     # The engine asked for the typed phrase before running this destructive step.
+    ctx.kill_point()
     return ActionResult(
         f"Typed confirmation recorded: {params['consequence']}",
         {"role": str(params["role"]), "phrase": str(params["phrase"])},
