@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "appliance.dnssec.cli",
     "appliance.ceremony.cli",
     "appliance.hsm.cli",
+    "appliance.sharing.cli",
 )
 
 
