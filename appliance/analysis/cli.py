@@ -167,6 +167,13 @@ def quorum_command(args: argparse.Namespace) -> int:
             if not records:
                 raise UsageError(f"no attendance records for set {args.set_name!r}",
                                  hint="Check --set against the records' set names.")
+        sets = sorted({r.set_name for r in records})
+        if len(sets) > 1 and (args.k is not None or args.search):
+            raise UsageError(
+                f"the records hold several sets ({', '.join(s or '(none)' for s in sets)}); "
+                "the model runs on one",
+                hint="Choose one with --set NAME.",
+            )
         est = estimates.estimate(records, prior=args.prior, level=args.level)
         lines += [f"Attendance from {args.from_journals} (prior {args.prior}):",
                   *render.estimates(est), ""]

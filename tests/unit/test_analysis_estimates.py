@@ -177,3 +177,29 @@ def test_a_directory_without_records_says_so(tmp_path: Path) -> None:
     (tmp_path / "journal.jsonl").write_text('{"seq": 3}\n')
     with pytest.raises(InputFormatError, match="not the start entry"):
         attendance.read_dir(tmp_path)
+
+
+def test_cli_runs_on_one_set_and_on_the_upper_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "h"
+    history.mkdir()
+    (history / "officers.json").write_text((DATA / "attendance" / "officers.json").read_text())
+    (history / "rksh.csv").write_text("ceremony,set,holder,present\nR1,rksh,RKSH1,yes\n"
+                                      "R1,rksh,RKSH2,no\n")
+    assert main(["quorum", "--from-journals", str(history), "--k", "2",
+                 "--p-compromise", "0.01"]) == 2
+    assert "several sets (officers, rksh)" in capsys.readouterr().err
+    assert main(["quorum", "--from-journals", str(history), "--set", "officers", "--k", "3",
+                 "--p-compromise", "0.01", "--estimate", "upper", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    uppers = [e["upper"] for e in out["estimates"]]
+    from appliance.analysis import quorum
+
+    hs = quorum.holders_from_lists("H", uppers, [0.01] * 4)
+    assert out["set"]["p_denial"] == pytest.approx(
+        quorum.set_risk(quorum.QuorumSet("s", 3, tuple(hs))).p_denial)
+    # --search runs on the pooled estimate: 4 absences in 16 summons, Jeffreys prior.
+    main(["quorum", "--from-journals", str(history), "--set", "officers", "--search",
+          "--max-n", "6", "--p-compromise", "0.01"])
+    assert f"p_absent {4.5 / 17:.4g}" in capsys.readouterr().out

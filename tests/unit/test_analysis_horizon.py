@@ -67,3 +67,24 @@ def test_search_orders_smallest_n_first_with_true_margins() -> None:
 def test_search_range_is_bounded() -> None:
     with pytest.raises(ModelError, match="1..64"):
         search.evaluate_all(100, 0.1, 0.01, 1e-3, 1e-6)
+
+
+def test_seeded_simulation_of_credential_loss_agrees() -> None:
+    """Draw failure times, retest every R years, count sets lost within the horizon."""
+    import random
+
+    rates = [hz.Ageing(0.1, 0.05), hz.Ageing(0.2, 0.05), hz.Ageing(0.1, 0.1),
+             hz.Ageing(0.05, 0.05), hz.Ageing(0.15, 0.0)]
+    k, retest, years, trials = 3, 2.0, 6.0, 20_000
+    rng = random.Random(9)
+    lost = 0
+    for _ in range(trials):
+        for _interval in range(int(years / retest)):
+            failed = sum(1 for a in rates if rng.expovariate(a.rate) < retest)
+            if failed >= len(rates) - k + 1:
+                lost += 1
+                break
+    p = hz.p_horizon(k, rates, retest, years)
+    se = math.sqrt(p * (1 - p) / trials)
+    assert 0.01 < p < 0.99
+    assert abs(lost / trials - p) < 4.5 * se
