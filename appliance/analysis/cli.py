@@ -142,6 +142,9 @@ def quorum_command(args: argparse.Namespace) -> int:
     rates_given = args.holder_loss is not None or args.card_failure is not None
 
     if args.structure is not None:
+        if args.plot is not None or args.search:
+            raise UsageError("--plot and --search work on one k-of-n set, not on a structure",
+                             hint="Drop --structure, or drop --plot/--search.")
         st = structure_file.load(args.structure)
         lines += render.structure(st.title, st.root)
         payload["structure"] = [
@@ -247,8 +250,7 @@ def quorum_command(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from appliance.analysis import plot
 
-        cands = search.evaluate_all(n, pa_list[0], pc_list[0], args.target_denial,
-                                    args.target_compromise, min_n=n)
+        cands = search.evaluate_holders(hs, args.target_denial, args.target_compromise)
         plot.draw(cands, args.target_denial, args.target_compromise, args.plot, f"n = {n}")
         lines.append(f"frontier over k drawn to {args.plot}")
     lines += ["", render.ASSUMPTIONS]

@@ -60,6 +60,20 @@ def evaluate_all(
     return out
 
 
+def evaluate_holders(
+    holders: list[quorum.Holder], target_denial: float, target_compromise: float
+) -> list[Candidate]:
+    """Every threshold k = 1..n for these very holders (probabilities may differ)."""
+    n = len(holders)
+    out: list[Candidate] = []
+    for k in range(1, n + 1):
+        r = quorum.set_risk(quorum.QuorumSet("s", k, tuple(holders)))
+        out.append(Candidate(n, k, r.p_denial, r.p_compromise,
+                             _margin(target_denial, r.p_denial),
+                             _margin(target_compromise, r.p_compromise)))
+    return out
+
+
 def meeting(candidates: list[Candidate]) -> list[Candidate]:
     """Those meeting both targets, smallest n first, then the best balanced margin."""
     ok = [c for c in candidates if c.meets]

@@ -143,3 +143,20 @@ def test_named_holders_shared_between_sets() -> None:
             '[sets.b]\nk = 1\nholders = [{name = "Ann", p_absent = 0.9}]\n'
             '[any.key]\nof = ["a", "b"]\n'
         )
+
+
+def test_single_set_plot_uses_the_real_holders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.analysis import search
+
+    png = tmp_path / "k.png"
+    code, out, _ = run(["quorum", "--k", "2", "--p-absent", "0.1,0.5,0.3",
+                        "--p-compromise", "0.01", "--plot", str(png)], capsys)
+    assert code == 0 and png.stat().st_size > 1000 and "frontier over k" in out
+    hs = quorum.holders_from_lists("H", [0.1, 0.5, 0.3], [0.01] * 3)
+    cands = search.evaluate_holders(hs, 1e-3, 1e-6)
+    assert [c.k for c in cands] == [1, 2, 3]
+    assert cands[1].p_denial == quorum.set_risk(quorum.QuorumSet("s", 2, tuple(hs))).p_denial
+    code, _, err = run(["quorum", "--structure", str(png), "--plot", str(png)], capsys)
+    assert code == 2 and "not on a structure" in err
