@@ -17,12 +17,32 @@ EcLevel = Literal["L", "M", "Q", "H"]
 _ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 
+#: One pixel at 150 dpi, in mm. Module pitches are whole multiples of it, and codes sit on
+#: this grid, so module edges fall on pixel edges at 150/300/600 dpi (printers and
+#: pdftoppm alike) instead of being smeared into grey by anti-aliasing.
+GRID_MM = 25.4 / 150
+
+
+def modules(version: int) -> int:
+    return 17 + 4 * version
+
+
 @dataclass(frozen=True)
 class QrSettings:
     version: int = 25
     ec: EcLevel = "M"
-    #: Printed side of the symbol without its quiet zone.
-    size_mm: float = 60.0
+    #: Module pitch in 150-dpi pixels (3 -> 0.508 mm, a v25 code is 59.4 mm wide). Whole
+    #: numbers keep module edges on pixel edges; fractions exist to measure what that buys.
+    module_px: float = 3
+
+    @property
+    def module_mm(self) -> float:
+        return self.module_px * GRID_MM
+
+    @property
+    def size_mm(self) -> float:
+        """Printed side of a full-size symbol, without its quiet zone."""
+        return modules(self.version) * self.module_mm
 
 
 CHOSEN = QrSettings()

@@ -90,9 +90,14 @@ def frame_texts(bundle: Bundle, settings: qr.QrSettings = qr.CHOSEN) -> list[tup
     return out
 
 
+def _snap(mm: float) -> float:
+    """Onto the 150-dpi pixel grid (see qr.GRID_MM)."""
+    return round(mm / qr.GRID_MM) * qr.GRID_MM
+
+
 def _grouped_hex(digest: str) -> list[str]:
-    groups = [digest[i : i + 4] for i in range(0, len(digest), 4)]
-    return [" ".join(groups[:8]), " ".join(groups[8:])]
+    """A SHA-256 in groups of four, on one line (fits A4 and Letter at 11 pt)."""
+    return [" ".join(digest[i : i + 4] for i in range(0, len(digest), 4))]
 
 
 class _Pdf:
@@ -125,10 +130,10 @@ class _Pdf:
         self.pdf.set_font(family, "", size)
         self.pdf.multi_cell(0, size * 0.45, value, align="L", new_x="LMARGIN", new_y="NEXT")
 
-    def code(self, modules: list[list[bool]], x: float, y: float, size: float) -> None:
-        """Dark modules as rectangles: runs merged across a row, then down equal runs."""
+    def code(self, modules: list[list[bool]], x: float, y: float, m: float) -> None:
+        """Dark modules (pitch `m` mm) as rectangles: runs merged across a row, then down
+        equal runs."""
         n = len(modules)
-        m = size / n
         open_rects: dict[tuple[int, int], int] = {}  # (start, end) -> first row
         rects: list[tuple[int, int, int, int]] = []
         for r in range(n + 1):
@@ -176,14 +181,19 @@ def render_sheet(
     doc = _Pdf(paper, created)
     pdf = doc.pdf
     pdf.add_page()
-    doc.text(facts.title, 22, style="B")
-    pdf.ln(2)
+    doc.text(facts.title, 20, style="B")
+    pdf.ln(1)
     doc.pair("Ceremony", manifest.ceremony_id)
     doc.pair("Date", manifest.created)
     doc.pair("Zones", ", ".join(facts.zones) or "-")
     doc.pair("KSK key tags", ", ".join(str(t) for t in facts.ksk_key_tags) or "-")
     doc.pair("QR set", f"{manifest.set_id}  (every code below carries it)")
     doc.pair("Appliance", f"{manifest.appliance_version}, image {manifest.image_sha256 or '-'}")
+    doc.text(
+        "Verify: appliance decode SCANS... --pubkey CEREMONY-KEY.der --out DIR "
+        "(checks every frame, every SHA-256 and the manifest signature).",
+        10,
+    )
     if facts.ds_records:
         pdf.ln(2)
         doc.text("DS records", 15, style="B")
@@ -192,12 +202,12 @@ def render_sheet(
     pdf.ln(2)
     doc.text("Journal head (SHA-256)", 15, style="B")
     for line in _grouped_hex(manifest.journal_head):
-        doc.text(line, 13, family="mono")
+        doc.text(line, 11, family="mono")
     doc.text(pgpwords.phrase(bytes.fromhex(manifest.journal_head)), 11)
     pdf.ln(2)
     doc.text("Ceremony key fingerprint (SHA-256 of the public key)", 15, style="B")
     for line in _grouped_hex(bundle.signed.key_fingerprint):
-        doc.text(line, 13, family="mono")
+        doc.text(line, 11, family="mono")
     manifest_hash = hashlib.sha256(bundle.signed.encode()).hexdigest()
     entries: list[tuple[str, str, str]] = [
         ("Signed manifest", "manifest.json, application/json", manifest_hash)
@@ -206,18 +216,12 @@ def render_sheet(
         (a.title, f"{a.name}, {a.media_type}, {a.size} bytes", a.sha256) for a in manifest.artifacts
     ]
     for title, detail, digest in entries:
-        pdf.ln(2)
+        pdf.ln(1)
         doc.text(title, 15, style="B")
         doc.text(detail, 11)
         for line in _grouped_hex(digest):
-            doc.text(line, 13, family="mono")
+            doc.text(line, 11, family="mono")
         doc.text(pgpwords.phrase(bytes.fromhex(digest)), 11)
-    pdf.ln(3)
-    doc.text(
-        "Verify: appliance decode SCANS... --pubkey CEREMONY-KEY.der --out DIR "
-        "(checks every frame, every SHA-256 and the manifest signature).",
-        10,
-    )
 
     texts = frame_texts(bundle, settings)
     if only_payloads is not None:
@@ -227,7 +231,7 @@ def render_sheet(
     per_page = cols * rows
     width, _height = PAPER_MM[paper]
     used = cols * settings.size_mm + (cols - 1) * GAP_X
-    left = (width - used) / 2
+    left = _snap((width - used) / 2)
     first_qr_page = pdf.page + 1
     qr_pages = -(-len(texts) // per_page)
     codes: list[Code] = []
@@ -244,11 +248,17 @@ def render_sheet(
                 f"{manifest.ceremony_id}   set {manifest.set_id}   QR page {page_no} of {qr_pages}",
             )
         col, row = slot % cols, slot // cols
-        x = left + col * (settings.size_mm + GAP_X)
-        y = MARGIN + HEADER + row * (settings.size_mm + LABEL + GAP_Y)
+        x = _snap(left + col * (settings.size_mm + GAP_X))
+        y = _snap(MARGIN + HEADER + row * (settings.size_mm + LABEL + GAP_Y))
         single = frames.parse(text).count == 1
         modules = qr.matrix(text, None if single else settings.version, settings.ec)
-        doc.code(modules, x, y, settings.size_mm)
+        # A smaller symbol (a single frame) gets the largest whole-pixel pitch that fits.
+        if single:
+            pitch = int(settings.size_mm / len(modules) / qr.GRID_MM) * qr.GRID_MM
+        else:
+            pitch = settings.module_mm
+        offset = _snap((settings.size_mm - pitch * len(modules)) / 2)
+        doc.code(modules, x + offset, y + offset, pitch)
         pdf.set_font("sans", "", 9)
         pdf.set_xy(x, y + settings.size_mm + 0.5)
         pdf.cell(settings.size_mm, 4, label, align="C")
