@@ -50,10 +50,11 @@ class Rendered:
 
 
 def _artifacts(size: int, seed: int = 7) -> list[b.Artifact]:
+    skr = random.Random(seed).randbytes(size)
     return [
-        b.Artifact("skr.bin", random.Random(seed).randbytes(size), "application/xml", "SKR example.com"),
+        b.Artifact("skr.bin", skr, "application/xml", "SKR example.com"),
         b.Artifact("ds.txt", DS.encode() + b"\n", "text/plain", "DS example.com"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")
