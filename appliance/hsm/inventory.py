@@ -9,7 +9,7 @@ from typing import Any
 
 from appliance.hsm import backup as backups
 from appliance.hsm import keys
-from appliance.hsm.errors import BackupForAnotherToken, KeyNotFound
+from appliance.hsm.errors import BackupForAnotherToken, BackupTampered, KeyNotFound
 from appliance.hsm.pkcs11_adapter import Session
 
 
@@ -56,15 +56,20 @@ def inventory(session: Session, backups_dir: Path, *, backup_path: Path | None =
     skipped: list[str] = []
     latest: backups.Backup | None = None
     if backup_path is not None:
-        latest = backups.load_backup(
-            backup_path, expected_ceremony_key_der=ceremony.public_key_der if ceremony else None
-        )
+        latest = backups.load_backup(backup_path)
         if latest.token_label != session.info.label:
             raise BackupForAnotherToken(
                 f"Backup {latest.path.name} is of token '{latest.token_label}', not of "
                 f"'{session.info.label}'.",
                 hint="Name a backup of this token.",
                 backup_token=latest.token_label,
+            )
+        if ceremony is None or latest.ceremony_key_der != ceremony.public_key_der:
+            raise BackupTampered(
+                f"Backup {latest.path.name} is not signed by the ceremony key of token "
+                f"'{session.info.label}'.",
+                hint="Name a backup this token's ceremony key signed.",
+                failed="ceremony key",
             )
     elif ceremony is not None:
         found, skipped = backups.list_backups(

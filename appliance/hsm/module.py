@@ -3,11 +3,14 @@
 A PKCS#11 library may be initialised once per process (a second C_Initialize fails with
 CRYPTOKI_ALREADY_INITIALIZED), so every user of a module goes through `load()`, which keeps
 one library object per path. `reload()` re-reads the token list after a token was created or
-deleted outside this process (softhsm2-util); it invalidates every open session.
+deleted outside this process (softhsm2-util); it invalidates every open session. SoftHSM
+reads SOFTHSM2_CONF only in C_Initialize: when that variable changed since the library was
+initialised (the demo world, a test session), `load()` re-initialises it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,9 @@ from appliance.hsm.errors import ModuleLoadError
 __all__ = ["ModuleLoadError", "TokenSummary", "load", "reload", "survey"]
 
 _LOADED: dict[str, Any] = {}
+_CONF: dict[str, str | None] = {}
 _LOCK = threading.Lock()
+_CONF_VAR = "SOFTHSM2_CONF"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ def load(module: Path) -> Any:
     with _LOCK:
         lib = _LOADED.get(key)
         if lib is not None:
+            if _CONF.get(key) != os.environ.get(_CONF_VAR):
+                _reinitialize(lib, module)
+                _CONF[key] = os.environ.get(_CONF_VAR)
             return lib
         try:
             lib = pkcs11.lib(str(module))
@@ -58,24 +66,30 @@ def load(module: Path) -> Any:
                 module=str(module),
             ) from None
         _LOADED[key] = lib
+        _CONF[key] = os.environ.get(_CONF_VAR)
         return lib
 
 
 def reload(module: Path) -> Any:
     """Finalize and re-initialise `module` so it sees tokens created by other processes."""
     lib = load(module)
+    with _LOCK:
+        _reinitialize(lib, module)
+        _CONF[str(Path(module).resolve())] = os.environ.get(_CONF_VAR)
+    return lib
+
+
+def _reinitialize(lib: Any, module: Path) -> None:
     from pkcs11.exceptions import PKCS11Error
 
-    with _LOCK:
-        try:
-            lib.reinitialize()
-        except PKCS11Error as exc:
-            raise ModuleLoadError(
-                f"PKCS#11 module {module} failed to re-initialise: {type(exc).__name__}",
-                hint="Restart the appliance.",
-                module=str(module),
-            ) from None
-    return lib
+    try:
+        lib.reinitialize()
+    except PKCS11Error as exc:
+        raise ModuleLoadError(
+            f"PKCS#11 module {module} failed to re-initialise: {type(exc).__name__}",
+            hint="Restart the appliance.",
+            module=str(module),
+        ) from None
 
 
 def survey(module: Path) -> list[TokenSummary]:

@@ -12,7 +12,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.hsm import backup, coverage, keygen, keys
-from appliance.hsm.errors import KeyNotCoverable
+from appliance.hsm.errors import BackupForAnotherToken, KeyNotCoverable
 from tests.support.softhsm import USER_PIN, SoftHsm
 
 WRAP_HEX = "5a" * 32
@@ -132,12 +132,21 @@ def test_pregeneration_backs_up_in_the_same_step(softhsm: SoftHsm, tmp_path: Pat
         ]
         assert {g.key.id for g in made} <= result.covered_ids
         assert coverage.check(session, tmp_path).ok
+        with softhsm.open("aging") as other, pytest.raises(BackupForAnotherToken):
+            coverage.check(other, tmp_path, backup_path=result.backup.path)
         before = len(session.key_objects())
         with pytest.raises(KeyNotCoverable, match="algorithm 15"):
             keygen.pregenerate(
                 session, [keygen.Plan("example.", "zsk", 15, dt.date(2028, 1, 1))], key, tmp_path
             )
         assert len(session.key_objects()) == before
+        # A damaged backup does not count: coverage says which and why.
+        blob = next((result.backup.path / "blobs").iterdir())
+        data = blob.read_bytes()
+        blob.write_bytes(data[:-1] + bytes([data[-1] ^ 0x01]))
+        report = coverage.check(session, tmp_path)
+        assert not report.ok and "no backup of this token exists" in report.uncovered[0].reason
+        assert report.skipped and result.backup.path.name in report.skipped[0]
 
 
 def test_pregeneration_rolls_back_when_the_backup_fails(softhsm: SoftHsm, tmp_path: Path) -> None:

@@ -60,3 +60,18 @@ def test_cli_wrong_pin_exits_1_without_retrying(
     err = capsys.readouterr().err
     assert code == 1
     assert "did not accept the user PIN" in err and "not-the-pin" not in err
+
+
+def test_module_follows_a_changed_softhsm_conf(softhsm: SoftHsm, tmp_path: Path) -> None:
+    """SoftHSM reads SOFTHSM2_CONF only at C_Initialize: load() re-initialises on a change."""
+    softhsm.init_token("conf-check")
+    other = tmp_path / "other.conf"
+    (tmp_path / "tokens").mkdir()
+    other.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\n", encoding="utf-8")
+    os.environ["SOFTHSM2_CONF"] = str(other)
+    try:
+        labels = {t.label for t in hsm_module.survey(softhsm.module)}
+        assert "conf-check" not in labels
+    finally:
+        os.environ["SOFTHSM2_CONF"] = str(softhsm.conf)
+    assert "conf-check" in {t.label for t in hsm_module.survey(softhsm.module)}
