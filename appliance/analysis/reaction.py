@@ -69,23 +69,34 @@ class ReactionWindow:
 
     def lines(self) -> list[str]:
         p, h = self.policy, durations.human
-        out = [
-            f"{p.signer} policy {p.name!r} ({p.source})",
-            f"  resign {h(p.resign)}, refresh {h(p.refresh)}, validity {h(p.validity_default)}"
-            f" (denial {h(p.validity_denial)}), jitter {h(p.jitter)}, "
-            f"inception offset {h(p.inception_offset)}",
-            f"  nominal window (refresh - resign): {h(self.nominal)}",
-            f"  exact worst case: {h(self.worst)} (limited by {self.limited_by})",
-            f"  best case (keys lost just after a signing run): {h(self.best)}",
-        ]
+        out = [f"{p.signer} policy {p.name!r} ({p.source})"]
+        if p.signer == "Knot":
+            out += [
+                f"  rrsig-lifetime {h(p.validity_default)}, rrsig-refresh {h(p.refresh)}, "
+                f"rrsig-pre-refresh {h(p.pre_refresh)} (event-driven: no re-sign period, "
+                "no jitter)",
+                f"  window (rrsig-refresh): {h(self.nominal)}",
+                f"  exact worst case: {h(self.worst)} (limited by {self.limited_by})",
+            ]
+            fix = "raise rrsig-refresh (and rrsig-lifetime)"
+        else:
+            out += [
+                f"  resign {h(p.resign)}, refresh {h(p.refresh)}, validity "
+                f"{h(p.validity_default)} (denial {h(p.validity_denial)}), jitter {h(p.jitter)},"
+                f" inception offset {h(p.inception_offset)}",
+                f"  nominal window (refresh - resign): {h(self.nominal)}",
+                f"  exact worst case: {h(self.worst)} (limited by {self.limited_by})",
+                f"  best case (keys lost just after a signing run): {h(self.best)}",
+            ]
+            fix = "raise Refresh (and Validity)"
         if self.ok:
             out.append(f"  OK: at least the target of {h(self.target)}")
         else:
             out += textwrap.wrap(
                 f"WARNING: below the target of {h(self.target)}. If the signing keys are lost,"
-                f" the zone goes bogus after {h(self.worst)} in the worst case: raise Refresh"
-                " (and Validity) or keep a restorable backup that can be brought online "
-                "faster than that.", width=92, initial_indent="  ", subsequent_indent="  ")
+                f" the zone goes bogus after {h(self.worst)} in the worst case: {fix}"
+                " or keep a restorable backup that can be brought online faster than that.",
+                width=92, initial_indent="  ", subsequent_indent="  ")
         return out
 
 
@@ -94,9 +105,11 @@ def window(policy: SigningPolicy, target: timedelta = DEFAULT_TARGET) -> Reactio
     validity_min = min(policy.validity_default, policy.validity_denial)
     fresh_min = validity_min - policy.jitter
     if policy.refresh <= timedelta(0) or fresh_min < policy.refresh:
-        kept_min, limited_by = fresh_min, "validity - jitter"
+        kept_min = fresh_min
+        limited_by = "rrsig-lifetime" if policy.signer == "Knot" else "validity - jitter"
     else:
-        kept_min, limited_by = policy.refresh, "refresh"
+        kept_min = policy.refresh
+        limited_by = "rrsig-refresh" if policy.signer == "Knot" else "refresh"
     return ReactionWindow(
         policy=policy,
         nominal=policy.refresh - policy.resign,

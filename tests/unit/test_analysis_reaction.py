@@ -98,6 +98,15 @@ def test_knot_policy_with_explicit_refresh() -> None:
     assert (policy.refresh, policy.validity_default, policy.pre_refresh) == (9 * D, 21 * D, 2 * H)
     w = reaction.window(policy)
     assert w.worst == w.nominal == 9 * D and w.ok  # event-driven: no resign period
+    assert w.limited_by == "rrsig-refresh"
+    assert "window (rrsig-refresh): 9d" in "\n".join(w.lines())
+
+
+def test_knot_lifetime_shorter_than_refresh_bounds_the_window(tmp_path: Path) -> None:
+    conf = tmp_path / "knot.conf"
+    conf.write_text("policy:\n  - id: odd\n    rrsig-lifetime: 2d\n    rrsig-refresh: 3d\n")
+    w = reaction.window(reaction.knot_policy(conf))
+    assert (w.worst, w.limited_by) == (2 * D, "rrsig-lifetime")
 
 
 def test_knot_default_refresh_is_propagation_delay_plus_max_ttl() -> None:
