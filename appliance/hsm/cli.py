@@ -84,7 +84,12 @@ def register(sub: Any) -> None:
         "backup", help="wrap every key under the wrapping key, signed manifest", allow_abbrev=False
     )
     common(p)
-    p.add_argument("--wrapping-key-fd", type=int, metavar="FD")
+    p.add_argument(
+        "--wrapping-key-fd",
+        type=int,
+        metavar="FD",
+        help="read the wrapping key (64 hex digits) from this descriptor (else: no-echo prompt)",
+    )
     p.add_argument(
         "--no-lock", action="store_true", help="leave the keys extractable after the backup"
     )
@@ -93,7 +98,12 @@ def register(sub: Any) -> None:
     p = cmds.add_parser("restore", help="restore a backup into an empty token", allow_abbrev=False)
     common(p)
     p.add_argument("path", type=Path, help="the backup directory")
-    p.add_argument("--wrapping-key-fd", type=int, metavar="FD")
+    p.add_argument(
+        "--wrapping-key-fd",
+        type=int,
+        metavar="FD",
+        help="read the wrapping key (64 hex digits) from this descriptor (else: no-echo prompt)",
+    )
     p.add_argument(
         "--expect-fingerprint",
         metavar="HEX",
