@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.support.softhsm", "tests.support.pcsc"]
+pytest_plugins: list[str] = ["tests.support.cups", "tests.support.softhsm", "tests.support.pcsc"]
 
 _TIERS = ("unit", "integration", "tui", "e2e")
 
