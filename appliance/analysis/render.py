@@ -89,7 +89,7 @@ def ageing(
         best = "none: even monthly retests miss it" if advice.months is None else (
             f"{advice.months} months ({prob(advice.p_horizon)})")
         rate = sorted({f"{a.holder_loss:g}+{a.card_failure:g}" for a in rates})
-        rows.append([qs.name, f"{qs.k}-of-{qs.n}", "/".join(rate), prob(p1), prob(ph), best])
+        rows.append([qs.name or "-", f"{qs.k}-of-{qs.n}", "/".join(rate), prob(p1), prob(ph), best])
     head = (f"Credential ageing: retest every {retest_years:g} years, horizon {years:g} years, "
             f"target P(set lost) <= {target:g}")
     return [head, *table(["set", "k-of-n", "loss+failure /yr", "P(lost per interval)",
