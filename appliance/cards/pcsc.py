@@ -29,7 +29,8 @@ from appliance.errors import CardsError
 TRACE = logging.getLogger("appliance.cards.apdu")
 log = logging.getLogger(__name__)
 
-_REMOVED = {0x80100069, 0x8010000C, 0x80100016, 0x80100017, 0x80100067, 0x80100066, 0x80100068}
+_REMOVED = {0x80100069, 0x8010000C, 0x80100016, 0x80100017, 0x80100067, 0x80100066}
+_RESET = 0x80100068
 _NO_SERVICE = {0x8010001D, 0x8010001E}
 _PNP = "\\\\?PnP?\\Notification"
 
@@ -220,6 +221,20 @@ class PcscTransport:
             # pcscd answers an APDU cut by removal with success and no data
             TRACE.debug("%s < card removed (%08X)", self.reader, code)
             raise CardRemoved(self.reader)
+        if code == _RESET:
+            scard = self._ctx.scard
+            scard.SCardReconnect(
+                self._card,
+                scard.SCARD_SHARE_SHARED,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                scard.SCARD_LEAVE_CARD,
+            )
+            raise CardsError(
+                f"The card in '{self.reader}' was reset by another program",
+                hint="Close other card programs (gpg: `gpgconf --kill scdaemon`) and repeat "
+                "the step; PINs must be entered again.",
+                reader=self.reader,
+            )
         if code != 0:
             raise _unavailable(hresult)
         data = bytes(response[:-2])
@@ -227,14 +242,16 @@ class PcscTransport:
         TRACE.debug("%s < %d bytes, SW %04X", self.reader, len(data), sw)
         return data, sw
 
-    def close(self) -> None:
-        """Disconnect and release the context (idempotent)."""
+    def close(self, *, reset: bool = False) -> None:
+        """Disconnect and release the context (idempotent). `reset=True` resets the card so
+        no verified PIN outlives the step."""
         if not self._open:
             return
         self._open = False
         scard = self._ctx.scard
+        how = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
         with contextlib.suppress(Exception):
-            scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
+            scard.SCardDisconnect(self._card, how)
         self._ctx.close()
 
     def __enter__(self) -> PcscTransport:

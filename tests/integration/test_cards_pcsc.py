@@ -18,6 +18,7 @@ from appliance import signing
 from appliance.cards import pcsc
 from appliance.cards.errors import CardError, CardRemoved, NoReader, PinBlocked, WrongCard, WrongPin
 from appliance.cards.openpgp import KeySlot, OpenPgpSession, Pin
+from appliance.errors import CardsError
 from tests.support.pcsc import CardRoom
 
 PW1 = b"123456"
@@ -299,3 +300,18 @@ def test_doctor_reports_pcscd_ok_with_the_readers(card_room: CardRoom, tmp_path:
     for reader in card_room.world.readers:
         assert reader in line["detail"]
     assert f"{card_room.reader(1)}: card 3b" in line["detail"]
+
+
+def test_reset_by_another_handle_is_reported_and_drops_the_pin(card_room: CardRoom) -> None:
+    card = card_room.new_card("reset-other")
+    card_room.insert(card.name, 0)
+    s = card_room.session(0)
+    s.verify(Pin.USER, bytearray(PW1))
+    other = card_room.transport(0)
+    other.close(reset=True)
+    with pytest.raises(CardsError) as reset:
+        s.private_do(1)
+    assert "reset by another program" in reset.value.message
+    assert not isinstance(reset.value, CardRemoved)
+    s.select()
+    assert not s.is_verified(Pin.USER)  # the card forgot the PIN with the reset

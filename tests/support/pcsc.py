@@ -11,9 +11,13 @@ Locally a missing pcscd/vpcd skips; in CI it fails (services.need).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import os
 import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +52,37 @@ def card_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     base = tmp_path_factory.mktemp("vcard")
     run = base / "run"
-    try:
-        world = harness.up(base / "cards", run)
-    except harness.HarnessError as exc:
-        need(False, "pcscd with the vpcd readers", exc.operator_text())
-        raise
-    try:
-        world.client.remove_all()
-        yield world
-    finally:
-        harness.down(run)
+    with _machine_lock():
+        try:
+            world = harness.up(base / "cards", run)
+        except harness.HarnessError as exc:
+            need(False, "pcscd with the vpcd readers", exc.operator_text())
+            raise
+        try:
+            world.client.remove_all()
+            yield world
+        finally:
+            harness.down(run)
+
+
+@contextlib.contextmanager
+def _machine_lock(timeout: float = 600.0) -> Iterator[None]:
+    """pcscd and vpcd's two readers are one per machine: test sessions take turns."""
+    path = Path(tempfile.gettempdir()) / "vcard-tests.lock"
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail("another test session holds the virtual card readers")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
