@@ -105,3 +105,27 @@ def test_pin_error_text_and_fields() -> None:
     assert wrong.value.fields == {"tries_left": 2, "pin": "admin PIN"}
     assert wrong.value.message == "Admin PIN wrong: 2 tries left before the card locks"
     assert "00000000" not in str(wrong.value)
+
+
+def test_harness_says_how_to_install_a_missing_pcscd(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from vcard import harness
+
+    monkeypatch.setattr(harness, "vpcd_readers", lambda: [])
+    monkeypatch.setattr(harness.shutil, "which", lambda *a, **k: None)
+    with pytest.raises(harness.HarnessError) as missing:
+        harness.start_pcscd(tmp_path)
+    assert missing.value.message == "pcscd is not installed"
+    assert "apt-get install pcscd vsmartcard-vpcd" in missing.value.hint
+
+
+def test_harness_stops_only_its_own_pcscd(tmp_path: Path) -> None:
+    import os
+
+    from vcard import harness
+
+    (tmp_path / "pcscd.pid").write_text(f"{os.getpid()}\n")  # not a pcscd: left alone
+    assert harness.stop_pcscd(tmp_path) is True
+    assert not (tmp_path / "pcscd.pid").exists()
+    assert harness.stop_pcscd(tmp_path) is False  # nothing recorded: nothing to stop
