@@ -59,11 +59,12 @@ class QuorumSet:
 
     def __post_init__(self) -> None:
         n = len(self.holders)
+        what = f"set {self.name!r}" if self.name else "the set"
         if n == 0:
-            raise ModelError(f"set {self.name!r} has no holders", hint="Give n >= 1 holders.")
+            raise ModelError(f"{what} has no holders", hint="Give n >= 1 holders.")
         if not 1 <= self.k <= n:
             raise ModelError(
-                f"set {self.name!r}: threshold k={self.k} must be between 1 and n={n}",
+                f"{what}: threshold k={self.k} must be between 1 and n={n}",
                 hint="k is how many holders must come; it cannot exceed the number of holders.",
                 set=self.name,
             )
@@ -78,7 +79,8 @@ class QuorumSet:
     ) -> QuorumSet:
         """A set whose n holders all have the same probabilities."""
         if n < 1:
-            raise ModelError(f"set {name!r}: n={n} must be at least 1", hint="Give n >= 1.")
+            what = f"set {name!r}" if name else "the set"
+            raise ModelError(f"{what}: n={n} must be at least 1", hint="Give n >= 1.")
         holders = tuple(Holder(f"{name}#{i}", p_absent, p_compromise) for i in range(1, n + 1))
         return cls(name, k, holders)
 

@@ -97,7 +97,7 @@ class _Reader:
             raise self.fail(key, f"{key[-1]} must be a number, not {value!r}",
                             "Write decimals like 0.05 or 1e-4.")
         v = float(value)
-        if (probability and not 0.0 <= v <= 1.0) or v < 0.0 or v != v:
+        if (probability and not 0.0 <= v <= 1.0) or not 0.0 <= v < float("inf"):
             what = "a probability between 0 and 1" if probability else "a number >= 0"
             raise self.fail(key, f"{key[-1]} = {value!r} must be {what}",
                             "Probabilities are decimals: 0.05 means 5 %.")

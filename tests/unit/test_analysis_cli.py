@@ -113,6 +113,7 @@ def test_structure_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         ('[defaults]\np_absent = 0.1\np_compromise = 0.1\n[sets.a]\nk = 1\nn = 1\n'
          '[sets.b]\nk = 1\nn = 1\n', "cannot tell which node is the answer"),
         ("[sets.a]\nk = 1\nn = 2\n", "no p_absent for holder 'a#1'"),
+        ("[defaults]\nholder_loss = inf\n", "line 2: holder_loss = inf must be a number >= 0"),
         ("[sets.a\nk = 1\n", "line 1"),
         ("[sets.a]\nk = 1\nholders = [\"A\", {nme = \"B\"}]\np_absent = 0.1\n"
          "p_compromise = 0.1\n", "unknown key 'nme'; did you mean 'name'?"),
