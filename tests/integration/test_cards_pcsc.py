@@ -315,3 +315,40 @@ def test_reset_by_another_handle_is_reported_and_drops_the_pin(card_room: CardRo
     assert not isinstance(reset.value, CardRemoved)
     s.select()
     assert not s.is_verified(Pin.USER)  # the card forgot the PIN with the reset
+
+
+def test_card_pulled_while_signing_raises_card_removed_and_state_stays_whole(
+    card_room: CardRoom,
+) -> None:
+    card = card_room.new_card("pulled")
+    card_room.insert(card.name, 0)
+    s = card_room.session(0)
+    s.verify(Pin.ADMIN, bytearray(PW3))
+    s.generate_key(KeySlot.SIG, 1)
+    done: list[int] = []
+    failure: list[BaseException] = []
+    running = threading.Event()
+
+    def sign_until_pulled() -> None:
+        try:
+            while True:
+                s.verify(Pin.SIGN, bytearray(PW1))
+                s.sign(b"x")
+                done.append(1)
+                running.set()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failure.append(exc)
+            running.set()
+
+    worker = threading.Thread(target=sign_until_pulled)
+    worker.start()
+    assert running.wait(5)
+    card_room.remove(0)
+    worker.join(10)
+    assert not worker.is_alive()
+    assert failure and isinstance(failure[0], CardRemoved), failure
+    saved = state(card_room, card.name)
+    # The card finished whatever it started: the counter is what the host saw, or one more
+    # when the card signed but its answer never came back.
+    assert len(done) <= int(str(saved["sig_counter"])) <= len(done) + 1
+    assert saved["tries_pw1"] == 3
