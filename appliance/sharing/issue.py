@@ -41,6 +41,8 @@ class HolderSpec:
     holder: str
     card: ProvisionableCard
     login: str = ""
+    #: Group (site) of a multi-site set, 0..groups-1; 0 for a plain k-of-n set.
+    group: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,11 @@ def issue_set(
     choose_pins: ChoosePins,
     secret: bytearray | None = None,
     use_secret: Callable[[bytearray], None] | None = None,
+    group_threshold: int = 1,
     now: datetime | None = None,
 ) -> Issued:
-    """Issue a k-of-n set to `holders`, each card provisioned from blank.
+    """Issue a k-of-n set (or a multi-site set: `HolderSpec.group` per site, k-of-n_g in
+    each, any `group_threshold` sites) to `holders`, each card provisioned from blank.
 
     `secret`: take this secret (copied; the caller keeps and wipes its own), else a fresh
     random one that nobody sees. `use_secret` receives it once every card holds its share
@@ -157,10 +161,23 @@ def issue_set(
     """
     when = now or now_utc()
     n = len(holders)
-    if not 2 <= threshold <= n:
-        raise SharingError(f"a {threshold}-of-{n} set is not possible: need 2 <= k <= n")
-    if n > slip39.MAX_MEMBERS:
-        raise SharingError(f"{n} holders: a SLIP-39 set has at most {slip39.MAX_MEMBERS}")
+    if not holders or any(h.group < 0 for h in holders):
+        raise SharingError("no holders, or a negative group number")
+    sizes = [
+        sum(1 for h in holders if h.group == g) for g in range(1 + max(h.group for h in holders))
+    ]
+    if 0 in sizes:
+        raise SharingError(
+            "holders must fill groups 0, 1, ... without gaps (one group for a k-of-n set)"
+        )
+    if not 2 <= threshold <= min(sizes):
+        raise SharingError(
+            f"a {threshold}-of-{min(sizes)} group is not possible: need 2 <= k <= n in every group"
+        )
+    if not 1 <= group_threshold <= len(sizes):
+        raise SharingError(f"group threshold {group_threshold} of {len(sizes)} groups")
+    if max(sizes) > slip39.MAX_MEMBERS:
+        raise SharingError(f"a SLIP-39 group has at most {slip39.MAX_MEMBERS} members")
     serials = [h.card.serial for h in holders]
     if len(set(serials)) != n:
         raise SharingError("the same card was given for two holders", hint="One card each.")
@@ -173,9 +190,14 @@ def issue_set(
     shares: list[bytearray] = []
     try:
         ident = slip39.new_identifier(avoid=roster.set_ids())
-        shares = slip39.split(mine, threshold, n, identifier=ident)
+        groups = slip39.split_groups(
+            mine, group_threshold, [(threshold, size) for size in sizes], identifier=ident
+        )
+        shares = [share for group in groups for share in group]
+        pending = [list(group) for group in groups]
         members: list[Member] = []
-        for spec, share in zip(holders, shares, strict=True):
+        for spec in holders:
+            share = pending[spec.group].pop(0)
             pins = choose_pins(spec)
             try:
                 provision_card(spec, pins)
@@ -201,7 +223,7 @@ def issue_set(
         purpose=purpose,
         subject=subject,
         threshold=threshold,
-        group_threshold=1,
+        group_threshold=group_threshold,
         created_at=stamp(when),
         members=tuple(members),
     )

@@ -71,8 +71,6 @@ def add_holder(
     cset = session.cset
     if roster.get_set(cset.set_id) != cset:
         raise QuorumError("the quorum session was opened on another version of the roster")
-    if cset.group_threshold != 1:
-        raise QuorumError("adding a holder to a multi-group set is not supported; rekey it")
     if cset.member_by_serial(new_holder.card.serial) is not None:
         raise QuorumError(
             f"card {new_holder.card.serial} already holds a share of set {cset.set_id}",
@@ -80,8 +78,11 @@ def add_holder(
         )
     if replaces is not None and cset.member_by_serial(replaces) is None:
         raise QuorumError(f"card {replaces} is not a member of set {cset.set_id}")
-    index = next_index(cset)
-    share = session.extend_share(index)
+    group = new_holder.group
+    if not 0 <= group < cset.group_count:
+        raise QuorumError(f"set {cset.set_id} has no group {group}")
+    index = next_index(cset, group)
+    share = session.extend_share(index, group)
     try:
         pins = choose_pins(new_holder)
         try:

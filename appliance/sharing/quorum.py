@@ -57,8 +57,17 @@ class QuorumSession:
 
     # --- progress ----------------------------------------------------------------------------
     @property
+    def missing(self) -> int:
+        """Cards still needed at least (for a multi-site set: in the closest groups)."""
+        counts = [0] * self.cset.group_count
+        for m in self._members.values():
+            counts[m.group_index] += 1
+        short = sorted(max(0, self.cset.threshold - c) for c in counts)
+        return sum(short[: self.cset.group_threshold])
+
+    @property
     def need(self) -> int:
-        return self.cset.threshold
+        return self.have + self.missing
 
     @property
     def have(self) -> int:
@@ -66,7 +75,7 @@ class QuorumSession:
 
     @property
     def complete(self) -> bool:
-        return self.have >= self.need
+        return self.missing == 0
 
     @property
     def presented(self) -> list[Member]:
@@ -164,11 +173,21 @@ class QuorumSession:
         finally:
             wipe(secret)
 
-    def extend_share(self, new_index: int) -> bytearray:
-        """A share at a new index of this set (replace/add a holder); caller wipes it."""
-        if not self.complete:
-            raise QuorumError(f"{self.have} of {self.need} cards: a quorum is needed first")
-        return slip39.extend(list(self._shares.values()), new_index)
+    def extend_share(self, new_index: int, group_index: int = 0) -> bytearray:
+        """A share at a new index of this set's group (replace/add a holder); caller wipes
+        it. Needs `threshold` cards of that group."""
+        group = [
+            share
+            for serial, share in self._shares.items()
+            if self._members[serial].group_index == group_index
+        ]
+        if len(group) < self.cset.threshold:
+            raise QuorumError(
+                f"{len(group)} of {self.cset.threshold} cards of group {group_index} "
+                f"presented: a quorum of that group is needed to issue a new share in it",
+                hint="Present more cards of the group the new holder joins.",
+            )
+        return slip39.extend(group, new_index)
 
     def close(self) -> None:
         for share in self._shares.values():

@@ -109,20 +109,26 @@ def rekey(
     if roster.get_set(old.set_id) != old:
         raise QuorumError("the quorum session was opened on another version of the roster")
     live = old.live_members
-    k = threshold or min(old.threshold, len(live))
-    if not 2 <= k <= len(live):
+    k = threshold or old.threshold
+    sizes = [old.live_in_group(g) for g in range(old.group_count)]
+    if not 2 <= k <= min(sizes):
         raise QuorumError(
-            f"{len(live)} live members cannot hold a {k}-of-{len(live)} set",
-            hint="Add holders first (with the quorum), then rekey.",
+            f"live members per group {sizes} cannot hold a {k}-of-n set in every group",
+            hint="Add holders first (with the quorum), or choose a lower threshold.",
         )
     present = dict(present or {})
     new_secret = random_secret()
     shares: list[bytearray] = []
     try:
         ident = slip39.new_identifier(avoid=roster.set_ids())
-        shares = slip39.split(new_secret, k, len(live), identifier=ident)
+        groups = slip39.split_groups(
+            new_secret, old.group_threshold, [(k, n) for n in sizes], identifier=ident
+        )
+        shares = [share for group in groups for share in group]
+        queue = [list(group) for group in groups]
         members: list[Member] = []
-        for member, share in zip(live, shares, strict=True):
+        for member in live:
+            share = queue[member.group_index].pop(0)
             card, pin = present.pop(member.card_serial, (None, None))
             try:
                 members.append(_reseal_for(member, share, old.purpose, when, card, pin))
@@ -138,7 +144,7 @@ def rekey(
         purpose=old.purpose,
         subject=old.subject,
         threshold=k,
-        group_threshold=1,
+        group_threshold=old.group_threshold,
         created_at=stamp(when),
         members=tuple(members),
     )

@@ -43,27 +43,38 @@ def report(
     att_limit = today - timedelta(days=round(30.44 * attestation_max_months))
     for cset in roster.active_sets():
         live = cset.live_members
-        if len(live) < cset.threshold:
+        spare = cset.spare()
+        shape = (
+            f"threshold of {cset.threshold}"
+            if cset.group_count == 1
+            else f"threshold of {cset.threshold} per group, {cset.group_threshold} of "
+            f"{cset.group_count} groups"
+        )
+        if spare < 0:
             out.append(
                 Finding(
                     "set-dead",
                     cset.set_id,
                     "",
-                    f"set {cset.set_id} ({cset.subject}) has {len(live)} live members, "
-                    f"below its threshold {cset.threshold}: it can no longer be opened",
+                    f"set {cset.set_id} ({cset.subject}) has {len(live)} live members for a "
+                    f"{shape}: it can no longer be opened",
                     "If this is a backup key, make a new backup under a new set now, while "
                     "the HSM still holds the keys.",
                 )
             )
-        elif len(live) <= cset.threshold + 1:
+        elif spare <= 1:
             out.append(
                 Finding(
                     "set-thin",
                     cset.set_id,
                     "",
                     f"set {cset.set_id} ({cset.subject}) has {len(live)} live members for a "
-                    f"threshold of {cset.threshold}: one more loss leaves "
-                    + ("no margin" if len(live) == cset.threshold + 1 else "it unopenable"),
+                    f"{shape}: "
+                    + (
+                        "one more loss leaves no margin"
+                        if spare == 1
+                        else "one more loss leaves it unopenable"
+                    ),
                     "Add holders with a quorum (appliance: replace/add holder) or rekey to "
                     "more holders.",
                 )

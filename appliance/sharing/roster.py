@@ -109,6 +109,27 @@ class CredentialSet:
     def live_members(self) -> tuple[Member, ...]:
         return tuple(m for m in self.members if not m.revoked)
 
+    @property
+    def group_count(self) -> int:
+        """Groups (sites) of a multi-site set; 1 for a plain k-of-n set. Every group has the
+        member threshold `threshold`; any `group_threshold` complete groups open the set."""
+        return 1 + max((m.group_index for m in self.members), default=0)
+
+    def live_in_group(self, group_index: int) -> int:
+        return sum(1 for m in self.live_members if m.group_index == group_index)
+
+    def spare(self) -> int:
+        """How many more live members the set can lose and still be opened (-1: it cannot
+        be opened any more)."""
+        kill = sorted(
+            self.live_in_group(g) - self.threshold + 1
+            for g in range(self.group_count)
+            if self.live_in_group(g) >= self.threshold
+        )
+        if len(kill) < self.group_threshold:
+            return -1
+        return sum(kill[: len(kill) - self.group_threshold + 1]) - 1
+
     def member_by_serial(self, serial: str) -> Member | None:
         for m in self.members:
             if m.card_serial == serial:

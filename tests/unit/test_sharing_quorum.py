@@ -96,6 +96,7 @@ def test_issue_provisions_every_card_and_records_members(world: World) -> None:
     assert len(token_pins) == 1 and len(token_pins[0]) == 48
     for card, m in zip(cs, cset.members, strict=True):
         assert card.read_private_do().hex() == m.envelope and m.envelope_on_card
+        assert len(card.read_private_do()) == 100 + len(card.serial) <= 254
         assert envelope.parse(card.read_private_do()).header.card_serial == card.serial
         assert m.ecdh_public_key == card.ecdh_public_key().hex()
         with pytest.raises(WrongPin):  # the holder's PIN replaced the factory one
