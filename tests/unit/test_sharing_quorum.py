@@ -201,3 +201,17 @@ def test_close_wipes_the_shares(world: World) -> None:
     assert all(b == bytearray(len(b)) for b in held)
     with pytest.raises(QuorumError, match="closed"):
         s.present(cs[1], pin_of(cs[1].serial))
+
+
+def test_pin_and_key_handed_out_are_wiped_afterwards(world: World) -> None:
+    roster, set_id, cs = officers(Roster(), [], world)
+    held: list[bytearray] = []
+    with QuorumSession(roster, set_id) as s:
+        for c in cs[:3]:
+            s.present(c, pin_of(c.serial))
+        assert activate_hsm(s, lambda p: (held.append(p), bytes(p))[1]) != bytes(48)
+    assert held and held[0] == bytearray(48)  # the derived token PIN was wiped after login
+    pin = pin_of(cs[3].serial)
+    with QuorumSession(roster, set_id) as s:
+        s.present(cs[3], pin)
+    assert pin == bytearray(len(pin))  # the holder's PIN was wiped after use
