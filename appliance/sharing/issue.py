@@ -7,13 +7,13 @@ here; the caller signs and saves the returned roster (`roster.save`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.errors import SharingError
 from appliance.sharing import commitment, envelope, slip39
+from appliance.sharing.derive import backup_wrapping_key, hsm_user_pin, random_secret
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import CardError
 from appliance.sharing.ports import (
@@ -23,7 +23,6 @@ from appliance.sharing.ports import (
     ProvisionableCard,
 )
 from appliance.sharing.roster import CredentialSet, Member, Roster, now_utc, stamp
-from appliance.sharing.secrets_ import backup_wrapping_key, hsm_user_pin, random_secret
 from appliance.sharing.wipe import wipe
 
 MIN_USER_PIN = 6
@@ -227,7 +226,7 @@ def issue_set(
         created_at=stamp(when),
         members=tuple(members),
     )
-    return Issued(dataclasses.replace(roster).with_set(new), new.set_id)
+    return Issued(roster.with_set(new), new.set_id)
 
 
 def issue_activation_set(

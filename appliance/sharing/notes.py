@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.errors import SharingError
 from appliance.sharing import commitment, envelope, slip39
+from appliance.sharing.derive import note_key, random_secret
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import QuorumError
 from appliance.sharing.quorum import QuorumSession
@@ -34,7 +35,6 @@ from appliance.sharing.roster import (
     now_utc,
     stamp,
 )
-from appliance.sharing.secrets_ import note_key, random_secret
 from appliance.sharing.wipe import wipe
 
 KINDS = {"location-hint": Purpose.LOCATION_HINT, "emergency-contact": Purpose.EMERGENCY_CONTACT}

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from appliance.sharing import commitment, envelope, slip39
+from appliance.sharing.derive import backup_wrapping_key, hsm_user_pin
 from appliance.sharing.envelope import Purpose
-from appliance.sharing.errors import CardRemoved, EnvelopeError, QuorumError
+from appliance.sharing.errors import EnvelopeError, QuorumError
 from appliance.sharing.ports import HolderCard
 from appliance.sharing.roster import STATUS_RETIRED, CredentialSet, Member, Roster
-from appliance.sharing.secrets_ import backup_wrapping_key, hsm_user_pin
 from appliance.sharing.wipe import wipe
 
 T = TypeVar("T")
@@ -132,8 +132,6 @@ class QuorumSession:
             member = self.check_card(card)
             card.verify_pin(pin)
             share = envelope.open_with_card(card, bytes.fromhex(member.envelope))
-        except CardRemoved:
-            raise
         finally:
             wipe(pin)
         try:

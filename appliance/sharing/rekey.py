@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.sharing import commitment, envelope, slip39
+from appliance.sharing.derive import backup_wrapping_key, hsm_user_pin, random_secret
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import QuorumError
 from appliance.sharing.issue import seal_member
@@ -30,7 +31,6 @@ from appliance.sharing.roster import (
     now_utc,
     stamp,
 )
-from appliance.sharing.secrets_ import backup_wrapping_key, hsm_user_pin, random_secret
 from appliance.sharing.wipe import wipe
 
 
