@@ -12,8 +12,12 @@ builds its own signing data: so our cached form is checked against dnspython's.
 
 from __future__ import annotations
 
+import dataclasses
+import queue
 import struct
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,45 +99,184 @@ class _KeySigner:
         self.zone = zone
         self.signer_wire = zone.to_digestable()
 
-    def sign(self, rrset: _RRset, inception: int, expiration: int, stats: SignStats) -> RRSIG:
-        alg = self.dnskey.algorithm
+    def data(self, rrset: _RRset, inception: int, expiration: int) -> bytes:
         header = struct.pack(
-            "!HBBIIIH", rrset.rdtype, alg, rrset.labels, rrset.ttl, expiration, inception,
-            self.tag,
+            "!HBBIIIH", rrset.rdtype, self.dnskey.algorithm, rrset.labels, rrset.ttl,
+            expiration, inception, self.tag,
         )
-        # Unverified here because _verify() checks every RRSIG right below.
-        signature = self.private.sign_fast(header + self.signer_wire + rrset.wire)
-        rrsig = RRSIG(  # type: ignore[no-untyped-call]
-            dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype, alg, rrset.labels,
-            rrset.ttl, expiration, inception, self.tag, self.zone, signature,
-        )
-        self._verify(rrsig, rrset, stats)
-        stats.rrsigs += 1
-        return rrsig
+        return header + self.signer_wire + rrset.wire
 
-    def _verify(self, rrsig: RRSIG, rrset: _RRset, stats: SignStats) -> None:
-        # The signed data rebuilt from the finished RRSIG's own fields (RFC 4034 3.1.8.1).
-        header = struct.pack(
-            "!HBBIIIH", rrsig.type_covered, rrsig.algorithm, rrsig.labels, rrsig.original_ttl,
-            rrsig.expiration, rrsig.inception, rrsig.key_tag,
+    def rrsig(self, rrset: _RRset, inception: int, expiration: int, signature: bytes) -> RRSIG:
+        return RRSIG(  # type: ignore[no-untyped-call]
+            dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype, self.dnskey.algorithm,
+            rrset.labels, rrset.ttl, expiration, inception, self.tag, self.zone, signature,
         )
-        data = header + rrsig.signer.to_digestable() + rrset.wire
+
+    def full_validation(self, rrsig: RRSIG, rrset: _RRset, stats: SignStats) -> None:
+        """dnspython's own validation (its own signing data), once per RRset and key."""
+        if self.tag in rrset.validated:
+            return
+        keys = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.DNSKEY)
+        keys.add(self.dnskey, 0)
         try:
-            self.public.verify(rrsig.signature, data)
-            if self.tag not in rrset.validated:
-                keys = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.DNSKEY)
-                keys.add(self.dnskey, 0)
-                dns.dnssec.validate_rrsig(
-                    (rrset.owner, rrset.rdataset), rrsig, {self.zone: keys},
-                    now=rrsig.inception,
-                )
-                rrset.validated.add(self.tag)
-                stats.full_validations += 1
+            dns.dnssec.validate_rrsig(
+                (rrset.owner, rrset.rdataset), rrsig, {self.zone: keys}, now=rrsig.inception
+            )
         except Exception as exc:
+            raise _bad(self.tag, exc) from None
+        rrset.validated.add(self.tag)
+        stats.full_validations += 1
+
+
+def signed_data(rrsig: RRSIG, rrset_wire: bytes) -> bytes:
+    """The data an RRSIG signs, rebuilt from the finished RRSIG's own fields (RFC 4034 3.1.8.1)."""
+    header = struct.pack(
+        "!HBBIIIH", rrsig.type_covered, rrsig.algorithm, rrsig.labels, rrsig.original_ttl,
+        rrsig.expiration, rrsig.inception, rrsig.key_tag,
+    )
+    return header + rrsig.signer.to_digestable() + rrset_wire
+
+
+def verify_batch(algorithm: int, dnskey_key: bytes, items: list[tuple[bytes, bytes]]) -> list[int]:
+    """Indexes of the (data, signature) pairs that do not verify (runs in a worker process)."""
+    import dns.dnssecalgs
+
+    dnskey = DNSKEY(  # type: ignore[no-untyped-call]
+        dns.rdataclass.IN, dns.rdatatype.DNSKEY, 257, 3, algorithm, dnskey_key
+    )
+    public = dns.dnssecalgs.get_algorithm_cls(algorithm).public_cls.from_dnskey(dnskey)
+    failed: list[int] = []
+    for index, (data, signature) in enumerate(items):
+        try:
+            public.verify(signature, data)
+        except Exception:
+            failed.append(index)
+    return failed
+
+
+def _bad(tag: int, exc: BaseException | str) -> SigningError:
+    detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return SigningError(
+        f"An RRSIG by KSK {tag} did not verify ({detail}).",
+        hint="Stop: nothing was written. Check that the HSM key is the zone's KSK.",
+    )
+
+
+@dataclass
+class _Job:
+    signer: _KeySigner
+    rrset: _RRset
+    inception: int
+    expiration: int
+
+
+#: Below this many RRSIGs the pipeline is not worth its thread and worker process.
+PIPELINE_MIN = 256
+_BATCH = 256
+
+
+def _execute(jobs: Sequence[_Job], stats: SignStats, pipeline: bool) -> list[RRSIG]:
+    """Sign every job and verify every RRSIG; nothing is returned unless all verified.
+
+    Pipelined (large runs): a thread calls the signer (python-pkcs11 releases the GIL in
+    C_Sign) while this thread builds the RRSIG objects and ships (data, signature) batches
+    to a verifier process on the other core (cryptography holds the GIL while verifying).
+    """
+    if not pipeline or len(jobs) < PIPELINE_MIN:
+        out: list[RRSIG] = []
+        for job in jobs:
+            signer = job.signer
+            signature = signer.private.sign_fast(signer.data(job.rrset, job.inception,
+                                                             job.expiration))
+            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
+            try:
+                signer.public.verify(rrsig.signature, signed_data(rrsig, job.rrset.wire))
+            except Exception as exc:
+                raise _bad(signer.tag, exc) from None
+            signer.full_validation(rrsig, job.rrset, stats)
+            out.append(rrsig)
+        stats.rrsigs += len(out)
+        return out
+    return _pipelined(jobs, stats)
+
+
+def _pipelined(jobs: Sequence[_Job], stats: SignStats) -> list[RRSIG]:
+    inputs = [j.signer.data(j.rrset, j.inception, j.expiration) for j in jobs]
+    results: queue.SimpleQueue[tuple[int, bytes] | BaseException] = queue.SimpleQueue()
+
+    def sign_all() -> None:
+        try:
+            for index, (job, data) in enumerate(zip(jobs, inputs, strict=True)):
+                results.put((index, job.signer.private.sign_fast(data)))
+        except BaseException as exc:  # handed to the main thread
+            results.put(exc)
+
+    # The signing thread must get the GIL back as soon as C_Sign returns, or the HSM idles
+    # while this thread works through its share (the default switch interval is 5 ms).
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.00005)
+    try:
+        return _run_pipeline(jobs, stats, inputs, results, sign_all)
+    finally:
+        sys.setswitchinterval(previous_interval)
+
+
+def _run_pipeline(
+    jobs: Sequence[_Job], stats: SignStats, inputs: list[bytes],
+    results: queue.SimpleQueue[tuple[int, bytes] | BaseException],
+    sign_all: Callable[[], None],
+) -> list[RRSIG]:
+    from appliance.dnssec.verifier import VerifierProcess
+
+    verifier = VerifierProcess()  # started first: its imports overlap the first signatures
+    out: list[RRSIG | None] = [None] * len(jobs)
+    submitted: list[tuple[list[int], _KeySigner]] = []
+    batches: dict[int, tuple[list[tuple[bytes, bytes]], list[int], _KeySigner]] = {}
+
+    def flush(key: int) -> None:
+        items, indexes, signer = batches.pop(key)
+        verifier.submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
+        submitted.append((indexes, signer))
+
+    worker = threading.Thread(target=sign_all, name="ksk-signer", daemon=True)
+    worker.start()
+    try:
+        for _ in range(len(jobs)):
+            item = results.get()
+            if isinstance(item, BaseException):
+                raise item
+            index, signature = item
+            job = jobs[index]
+            signer = job.signer
+            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
+            signer.full_validation(rrsig, job.rrset, stats)
+            items, indexes, _ = batches.setdefault(id(signer), ([], [], signer))
+            items.append((signed_data(rrsig, job.rrset.wire), rrsig.signature))
+            indexes.append(index)
+            if len(items) >= _BATCH:
+                flush(id(signer))
+            out[index] = rrsig
+        for key in list(batches):
+            flush(key)
+        worker.join()
+        try:
+            failures = verifier.finish()
+        except (RuntimeError, OSError) as exc:
             raise SigningError(
-                f"An RRSIG by KSK {self.tag} did not verify ({type(exc).__name__}: {exc}).",
-                hint="Stop: nothing was written. Check that the HSM key is the zone's KSK.",
+                f"The verification worker failed ({exc}).",
+                hint="Nothing was written. Run again; report if it repeats.",
             ) from None
+    finally:
+        verifier.kill()
+    for (indexes, signer), failed in zip(submitted, failures, strict=True):
+        if failed:
+            raise _bad(signer.tag, f"{len(failed)} bad signature(s), first for RRSIG "
+                       f"#{indexes[failed[0]]}")
+    done = [r for r in out if r is not None]
+    if len(done) != len(jobs):
+        raise SigningError("Internal: an RRSIG is missing.")
+    stats.rrsigs += len(done)
+    return done
 
 
 def _ksk_key(ksk: _KeySigner, owner: str, ttl: int) -> Key:
@@ -149,8 +292,13 @@ def sign_request(
     *,
     now: datetime,
     stats: SignStats | None = None,
+    pipeline: bool = True,
 ) -> Document:
-    """The SKR for a checked KSR (check first: this function does not judge the request)."""
+    """The SKR for a checked KSR (check first: this function does not judge the request).
+
+    `pipeline` lets large runs sign in a thread and verify in a worker process (see
+    `_execute`); every RRSIG is verified either way before anything is returned.
+    """
     if doc.kind != "request":
         raise SigningError(f"{doc.source} is not a KSR.")
     if not ksks or all(k.revoked for k in ksks):
@@ -159,44 +307,64 @@ def sign_request(
     stats = stats if stats is not None else SignStats()
     zone = doc.zone
     signers = [_KeySigner(k, zone) for k in ksks]
+    plan = _Plan()
     if doc.format == "knot":
-        bundles = _sign_knot(doc, policy, signers, stats)
-        return Document(format="knot", kind="response", domain=doc.domain,
-                        bundles=tuple(bundles), timestamp=now, source=doc.source)
-    bundles = _sign_iana(doc, signers, stats)
+        _plan_knot(doc, policy, signers, stats, plan)
+    else:
+        _plan_iana(doc, signers, stats, plan)
+    rrsigs = _execute(plan.jobs, stats, pipeline)
+    bundles = tuple(
+        dataclasses.replace(
+            skeleton,
+            signatures=tuple(Signature(doc.domain, ttl, rrsigs[i], ident)
+                             for i, ttl, ident in refs),
+        )
+        for skeleton, refs in plan.bundles
+    )
+    if doc.format == "knot":
+        return Document(format="knot", kind="response", domain=doc.domain, bundles=bundles,
+                        timestamp=now, source=doc.source)
     return Document(
-        format="iana", kind="response", domain=doc.domain, bundles=tuple(bundles), id=doc.id,
+        format="iana", kind="response", domain=doc.domain, bundles=bundles, id=doc.id,
         serial=doc.serial, timestamp=now, zsk_policy=doc.zsk_policy,
         ksk_policy=_ksk_policy(policy, doc.zsk_policy, ksks), source=doc.source,
     )
 
 
-def _sign_all(
-    signers: Sequence[_KeySigner], rrset: _RRset, inception: int, expiration: int,
-    stats: SignStats,
-) -> list[RRSIG]:
-    # A revoked KSK signs the DNSKEY RRset too (RFC 5011 2.1), so resolvers see the REVOKE.
-    return [s.sign(rrset, inception, expiration, stats) for s in signers]
+@dataclass
+class _Plan:
+    jobs: list[_Job] = dataclasses.field(default_factory=list)
+    #: Each bundle without signatures, and (job index, TTL, key identifier) per signature.
+    bundles: list[tuple[Bundle, list[tuple[int, int, str]]]] = dataclasses.field(
+        default_factory=list
+    )
+
+    def sign(
+        self, signers: Sequence[_KeySigner], rrset: _RRset, inception: int, expiration: int,
+        refs: list[tuple[int, int, str]], identifiers: bool,
+    ) -> None:
+        # A revoked KSK signs the DNSKEY RRset too (RFC 5011 2.1), so resolvers see REVOKE.
+        for s in signers:
+            refs.append((len(self.jobs), rrset.ttl, s.ksk.identifier if identifiers else ""))
+            self.jobs.append(_Job(s, rrset, inception, expiration))
 
 
-def _sign_iana(doc: Document, signers: Sequence[_KeySigner], stats: SignStats) -> list[Bundle]:
+def _plan_iana(
+    doc: Document, signers: Sequence[_KeySigner], stats: SignStats, plan: _Plan
+) -> None:
     zone = doc.zone
-    cache: dict[tuple[int, frozenset[bytes]], _RRset] = {}
-    out: list[Bundle] = []
+    cache: dict[tuple[int, tuple[Key, ...]], _RRset] = {}
     for b in doc.bundles:
         ttl = b.keys[0].ttl
-        keys = list(b.keys) + [_ksk_key(s, doc.domain, ttl) for s in signers]
-        ident = (ttl, frozenset(k.dnskey().to_digestable() for k in keys))
-        rrset = cache.get(ident)
+        keys = tuple(b.keys) + tuple(_ksk_key(s, doc.domain, ttl) for s in signers)
+        rrset = cache.get((ttl, keys))
         if rrset is None:
-            rrset = cache[ident] = _RRset(zone, ttl, [k.dnskey() for k in keys])
+            rrset = cache[(ttl, keys)] = _RRset(zone, ttl, [k.dnskey() for k in keys])
             stats.rrsets += 1
-        rrsigs = _sign_all(signers, rrset, times.epoch(b.inception), times.epoch(b.expiration),
-                           stats)
-        sigs = tuple(Signature(doc.domain, ttl, r, s.ksk.identifier)
-                     for r, s in zip(rrsigs, signers, strict=True))
-        out.append(Bundle(b.id, b.inception, b.expiration, tuple(keys), sigs))
-    return out
+        refs: list[tuple[int, int, str]] = []
+        plan.sign(signers, rrset, times.epoch(b.inception), times.epoch(b.expiration), refs,
+                  identifiers=True)
+        plan.bundles.append((Bundle(b.id, b.inception, b.expiration, keys), refs))
 
 
 def knot_slots(doc: Document, policy: ZonePolicy) -> list[tuple[datetime, Bundle]]:
@@ -217,21 +385,20 @@ def knot_slots(doc: Document, policy: ZonePolicy) -> list[tuple[datetime, Bundle
     return slots
 
 
-def _sign_knot(
-    doc: Document, policy: ZonePolicy, signers: Sequence[_KeySigner], stats: SignStats
-) -> list[Bundle]:
+def _plan_knot(
+    doc: Document, policy: ZonePolicy, signers: Sequence[_KeySigner], stats: SignStats,
+    plan: _Plan,
+) -> None:
     zone = doc.zone
-    cache: dict[tuple[int, tuple[Key, ...]], tuple[_RRset, ...]] = {}
-    ksk_keys: dict[int, list[Key]] = {}
-    out: list[Bundle] = []
+    cache: dict[tuple[int, tuple[Key, ...]], tuple[tuple[_RRset, ...], tuple[Record, ...]]] = {}
+    ksk_keys: dict[int, tuple[Key, ...]] = {}
     for when, b in knot_slots(doc, policy):
         ttl = b.keys[0].ttl
         if ttl not in ksk_keys:
-            ksk_keys[ttl] = [_ksk_key(s, doc.domain, ttl) for s in signers]
-        keys = list(b.keys) + ksk_keys[ttl]
-        ident = (ttl, tuple(keys))
-        rrsets = cache.get(ident)
-        if rrsets is None:
+            ksk_keys[ttl] = tuple(_ksk_key(s, doc.domain, ttl) for s in signers)
+        keys = tuple(b.keys) + ksk_keys[ttl]
+        cached = cache.get((ttl, keys))
+        if cached is None:
             built = [_RRset(zone, ttl, [k.dnskey() for k in keys])]
             if policy.cds_cdnskey:
                 active = [s for s in signers if not s.ksk.revoked]
@@ -239,22 +406,21 @@ def _sign_knot(
                 built.append(_RRset(zone, 0, [
                     dns.dnssec.make_cds(zone, s.dnskey, "SHA256") for s in active
                 ]))
-            rrsets = cache[ident] = tuple(built)
+            records = tuple(
+                Record(doc.domain, 0, dns.rdatatype.to_text(rd.rdtype), rd.to_text())
+                for rrset in built[1:] for rd in rrset.rdataset
+            )
+            cached = cache[(ttl, keys)] = (tuple(built), records)
             stats.rrsets += len(built)
+        rrsets, records = cached
         inception = times.epoch(when - policy.inception_offset)
         expiration = times.epoch(when + policy.rrsig_lifetime)
-        sigs: list[Signature] = []
-        records: list[Record] = []
+        refs: list[tuple[int, int, str]] = []
         for rrset in rrsets:
-            for rrsig in _sign_all(signers, rrset, inception, expiration, stats):
-                sigs.append(Signature(doc.domain, rrset.ttl, rrsig))
-            if rrset.rdtype != dns.rdatatype.DNSKEY:
-                for rd in rrset.rdataset:
-                    records.append(Record(doc.domain, 0, dns.rdatatype.to_text(rd.rdtype),
-                                          rd.to_text()))
-        out.append(Bundle(str(times.epoch(when)), when, when + policy.rrsig_lifetime,
-                          tuple(keys), tuple(sigs), tuple(records)))
-    return out
+            plan.sign(signers, rrset, inception, expiration, refs, identifiers=False)
+        skeleton = Bundle(str(times.epoch(when)), when, when + policy.rrsig_lifetime, keys,
+                          (), records)
+        plan.bundles.append((skeleton, refs))
 
 
 def _cdnskey(key: DNSKEY) -> CDNSKEY:

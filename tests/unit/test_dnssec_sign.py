@@ -277,3 +277,60 @@ def test_cli_inspect_and_check(lab: dict[str, Path], capsys: pytest.CaptureFixtu
     root_ksr = str(IANA / "ksr-root-2017-q2-0.xml")
     assert main(["ksr", "check", "--zones", str(lab["zones"]), root_ksr]) == 1
     assert "KSR-DOMAIN" in capsys.readouterr().out
+
+
+# --- the pipeline (signing thread + verifier process) -----------------------------------
+
+
+def _many_slots_doc() -> Document:
+    zsks = [SoftwareKeySigner.generate(13) for _ in range(3)]
+    data = synthetic_ksr("example.", zsks, rollover_slots(START, 40, 30))
+    return formats.parse_bytes(data, "many.ksr")
+
+
+HOURLY = ZonePolicy("example.", rrsig_lifetime=timedelta(hours=3),
+                    rrsig_refresh=timedelta(hours=1))
+
+
+def test_pipelined_signing_equals_sequential_and_verifies() -> None:
+    from appliance.dnssec.sign import PIPELINE_MIN
+
+    doc = _many_slots_doc()
+    ksk = Ksk(SoftwareKeySigner.generate(8), "k")  # RSA: deterministic, so comparable
+    fast_stats, slow_stats = SignStats(), SignStats()
+    fast = sign_request(doc, HOURLY, [ksk], now=START, stats=fast_stats)
+    slow = sign_request(doc, HOURLY, [ksk], now=START, stats=slow_stats, pipeline=False)
+    assert fast_stats.rrsigs == slow_stats.rrsigs > PIPELINE_MIN
+    assert fast == slow
+    assert _verify_all(fast) == len(fast.bundles)
+
+
+def test_a_bad_signature_stops_the_pipeline_too() -> None:
+    with pytest.raises(SigningError, match="did not verify"):
+        sign_request(_many_slots_doc(), HOURLY, [Ksk(BrokenSigner(), "bad")], now=START)
+
+
+def test_verifier_frames_round_trip() -> None:
+    from appliance.dnssec.verifier import decode_batch, encode_batch
+
+    items = [(b"data-1", b"sig-1"), (b"", b"s" * 300)]
+    assert decode_batch(encode_batch(13, b"k" * 64, items)) == (13, b"k" * 64, items)
+
+
+class SometimesBrokenSigner(BrokenSigner):
+    """Good signatures, except every 50th: only the verifier process can catch those."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def sign(self, data: bytes) -> bytes:
+        self.count += 1
+        good = self.inner.sign(data)
+        return good if self.count % 50 else good[:-1] + bytes([good[-1] ^ 1])
+
+
+def test_the_verifier_process_catches_a_bad_signature_deep_in_the_run() -> None:
+    with pytest.raises(SigningError, match="bad signature"):
+        sign_request(_many_slots_doc(), HOURLY, [Ksk(SometimesBrokenSigner(), "bad")],
+                     now=START)
