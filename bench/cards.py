@@ -95,6 +95,8 @@ def main() -> int:
             timestamp=int(time.time()),
         )
 
+        data, sw = transport.transmit(bytes.fromhex("00CA00C400"))
+        assert sw == 0x9000 and len(data) == 7, (data, sw)  # the card really answers
         measure("apdu_round_trip", args.rounds * 5, lambda: transport.transmit(
             bytes.fromhex("00CA00C400")
         ))

@@ -9,8 +9,12 @@ state file before the response leaves the card, as an EEPROM write would be.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-from collections.abc import Callable
+import os
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +99,34 @@ class VirtualCard:
         self._chain: tuple[int, int, int, bytearray] | None = None
         self._pending = b""
         self._dirty = False
+        self._synced: tuple[int, int, int] | None = None
+        self._lock_fd: int | None = None
+        if path is not None:
+            self._lock_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            weakref.finalize(self, os.close, self._lock_fd)
+            self._synced = _signature(path)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time per card folder, across processes: the card server and an
+        in-process DirectTransport may open the same card file."""
+        if self._lock_fd is None:
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _sync_in(self) -> None:
+        """Another holder of this card file wrote it: its memory is the card's memory."""
+        if self.path is None:
+            return
+        now = _signature(self.path)
+        if now is not None and now != self._synced:
+            self.state = CardState.load(self.path)
+            self._synced = now
 
     @classmethod
     def open(cls, path: Path, serial: str | None = None) -> VirtualCard:
@@ -102,12 +134,22 @@ class VirtualCard:
         if path.exists():
             return cls(CardState.load(path), path)
         card = cls(CardState.factory(serial), path)
-        card.save()
+        card.save()  # no file yet: written
         return card
 
     def save(self) -> None:
+        """Write the card's memory to its file (a no-op for a file another holder of this
+        card changed since: its newer memory is loaded instead of being overwritten)."""
+        with self._locked():
+            self._save_locked()
+
+    def _save_locked(self) -> None:
         if self.path is not None:
-            self.state.save(self.path)
+            if self._synced is not None and _signature(self.path) not in (None, self._synced):
+                self._sync_in()
+            else:
+                self.state.save(self.path)
+                self._synced = _signature(self.path)
         self._dirty = False
 
     # -- what the reader sees ---------------------------------------------------
@@ -145,6 +187,11 @@ class VirtualCard:
 
     def process(self, apdu: bytes) -> bytes:
         """Execute one command APDU; return response data + SW1 SW2. Never raises."""
+        with self._locked():
+            self._sync_in()
+            return self._process(apdu)
+
+    def _process(self, apdu: bytes) -> bytes:
         ne = 0
         try:
             cmd = parse_apdu(apdu)
@@ -158,7 +205,10 @@ class VirtualCard:
         except Exception:  # a card answers, whatever happened inside it
             data, sw = b"", 0x6F00
         if self._dirty:
-            self.save()
+            if self.path is not None:
+                self.state.save(self.path)
+                self._synced = _signature(self.path)
+            self._dirty = False
         if sw != SW_OK:
             return sw.to_bytes(2, "big")
         return self._respond(data, ne)
@@ -568,6 +618,14 @@ class VirtualCard:
             self._dirty = True
         self.reset()
         return b""
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _constant_time_eq(a: bytes, b: bytes) -> bool:

@@ -129,3 +129,20 @@ def test_harness_stops_only_its_own_pcscd(tmp_path: Path) -> None:
     assert harness.stop_pcscd(tmp_path) is True
     assert not (tmp_path / "pcscd.pid").exists()
     assert harness.stop_pcscd(tmp_path) is False  # nothing recorded: nothing to stop
+
+
+def test_two_holders_of_one_card_file_share_its_memory(tmp_path: Path) -> None:
+    """The card server and an in-process DirectTransport may open the same card file."""
+    path = tmp_path / "shared.json"
+    a = VirtualCard.open(path, serial="0000AAAA")
+    b = VirtualCard.open(path)
+    sa = OpenPgpSession(DirectTransport(a))
+    sb = OpenPgpSession(DirectTransport(b))
+    with pytest.raises(WrongPin):
+        sa.verify(Pin.USER, bytearray(b"000000"))
+    assert sb.tries_left(Pin.USER) == 2
+    b.save()  # an idle holder's flush never overwrites newer memory
+    with pytest.raises(WrongPin) as again:
+        sa.verify(Pin.USER, bytearray(b"000000"))
+    assert again.value.tries_left == 1
+    assert CardState.load(path).tries_pw1 == 1
