@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.ceremony import killpoints
 from appliance.ceremony.journal import Entry
@@ -20,6 +20,9 @@ from appliance.ceremony.operator import Operator
 from appliance.ceremony.workspace import LoadedInput, Workspace
 from appliance.config import Config
 from appliance.signing import CeremonySigner
+
+if TYPE_CHECKING:
+    from appliance.sharing.ports import ProvisionableCard
 
 
 class CardSlots(Protocol):
@@ -32,6 +35,15 @@ class CardSlots(Protocol):
     def remove(self) -> None: ...
 
 
+class CardRoom(Protocol):
+    """The card in the reader, as the credentials layer's port (provided by the cards layer:
+    pcsc readers in a ceremony, virtual cards headless)."""
+
+    def holder_card(self) -> ProvisionableCard:
+        """The card now in the reader; raises OperatorCancelled when there is none."""
+        ...
+
+
 @dataclass
 class Services:
     """What the engine was given to reach the world. Mutable: actions may install services
@@ -41,6 +53,8 @@ class Services:
     signer: CeremonySigner | None = None
     #: Virtual card slots (headless/demo); None with real readers.
     card_slots: CardSlots | None = None
+    #: Reads the card in the reader (cards.enroll, hsm.activate, shares.*).
+    cards: CardRoom | None = None
     #: Root for the air-gap check (tests pass a fake tree).
     airgap_root: Path = Path("/")
     #: Layer services by layer name ("hsm", "cards", ...), installed by the caller or actions.

@@ -12,17 +12,20 @@ import importlib
 from appliance.ceremony.registry import Registry
 
 #: Binder modules, by the layer they adapt.
-BINDERS: tuple[tuple[str, str], ...] = (("appliance.ceremony.actions.basic", "engine"),)
+BINDERS: tuple[tuple[str, str], ...] = (
+    ("appliance.ceremony.actions.basic", "engine"),
+    ("appliance.ceremony.actions.hsm", "appliance.hsm"),
+    ("appliance.ceremony.actions.dnssec", "appliance.dnssec"),
+    ("appliance.ceremony.actions.outputs", "appliance.outputs"),
+)
 
 
 def bind_all(registry: Registry) -> None:
     for module_name, layer in BINDERS:
         try:
-            module = importlib.import_module(module_name)
+            importlib.import_module(module_name).bind(registry)
         except ImportError as exc:
             for name in registry.names():
                 spec = registry.spec(name)
                 if spec is not None and spec.layer == layer:
-                    registry.unavailable(name, f"waits for {layer} ({exc})")
-            continue
-        module.bind(registry)
+                    registry.unavailable(name, f"waits for {layer} (cannot import: {exc.name})")

@@ -73,7 +73,8 @@ SPECS: tuple[ActionSpec, ...] = (
         "Activate the HSM with a quorum of crypto officers' cards (PIN quorum or native).",
         {
             "officers": Param("family", "the crypto officer family", required=False, default="CO"),
-            "quorum": Param("int", "cards needed", minimum=1, maximum=16),
+            "quorum": Param("int", "cards needed (the roster's threshold)", minimum=1, maximum=16),
+            "roster": Param("input", "the roster input", required=False, default="roster"),
         },
         layer="appliance.hsm",
         session=True,
@@ -82,7 +83,12 @@ SPECS: tuple[ActionSpec, ...] = (
         "hsm.generate_key",
         "Generate a key pair in the HSM under this label (detects one already generated).",
         {
-            "label": Param("label", "the key's label in the HSM"),
+            "label": Param(
+                "label",
+                "the key's label (default: <zone>-<purpose>-a<alg>-<ceremony day>)",
+                required=False,
+                default="",
+            ),
             "algorithm": Param("enum", "DNSSEC algorithm", choices=ALGORITHMS),
             "bits": Param("int", "RSA modulus size", required=False, default=2048, minimum=2048),
             "purpose": Param("enum", "what the key is for", choices=("ksk", "zsk", "ceremony")),
@@ -95,7 +101,9 @@ SPECS: tuple[ActionSpec, ...] = (
         "hsm.backup",
         "Wrap the HSM's keys under the backup key and write the backup, signed.",
         {
-            "name": Param("label", "backup file name stem"),
+            "holders": Param(
+                "family", "holders of the backup key shares", required=False, default="RKSH"
+            ),
         },
         layer="appliance.hsm",
         needs_earlier=("hsm.activate",),
@@ -154,7 +162,15 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "ksr.check",
         "Check the KSR against the signing policy; every requirement is reported.",
-        {"ksr": Param("step", "the step that loaded the KSR", actions=("ksr.load",))},
+        {
+            "ksr": Param("step", "the step that loaded the KSR", actions=("ksr.load",)),
+            "zones": Param(
+                "input",
+                "the zones file input (policy, KSK labels)",
+                required=False,
+                default="zones",
+            ),
+        },
         layer="appliance.dnssec",
     ),
     ActionSpec(
@@ -162,7 +178,12 @@ SPECS: tuple[ActionSpec, ...] = (
         "Sign the KSR's key bundles with the KSK and write the SKR (detects one already written).",
         {
             "ksr": Param("step", "the step that loaded the KSR", actions=("ksr.load",)),
-            "key": Param("label", "the KSK's label in the HSM"),
+            "zones": Param(
+                "input",
+                "the zones file input (policy, KSK labels)",
+                required=False,
+                default="zones",
+            ),
         },
         layer="appliance.dnssec",
         needs_earlier=("hsm.activate",),

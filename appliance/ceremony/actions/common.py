@@ -1,0 +1,127 @@
+"""Helpers the layer binders share: configuration, the HSM session, the roster, quorums."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appliance.ceremony.context import ActionContext
+from appliance.ceremony.errors import ActionFailed
+from appliance.ceremony.operator import CardRequest, PinRequest, wipe
+from appliance.config import Config
+
+if TYPE_CHECKING:
+    from appliance.hsm.pkcs11_adapter import Session
+    from appliance.sharing.quorum import QuorumSession
+    from appliance.sharing.roster import Roster
+
+HSM_SESSION = "hsm"
+
+
+def config_of(ctx: ActionContext) -> Config:
+    if ctx.config is None:
+        raise ActionFailed(
+            f"{ctx.step.id}: this action needs the appliance configuration (HSM, media).",
+            hint="Run with --config or from the console UI.",
+        )
+    return ctx.config
+
+
+def media_dir(ctx: ActionContext) -> Path:
+    return config_of(ctx).paths.media
+
+
+def backups_dir(ctx: ActionContext) -> Path:
+    return media_dir(ctx) / "backups"
+
+
+def hsm_session(ctx: ActionContext) -> Session:
+    session = ctx.session.get(HSM_SESSION)
+    if session is None:
+        raise ActionFailed(
+            "The HSM is not active in this session.",
+            hint="Run the activation step first (hsm.activate).",
+        )
+    return session  # type: ignore[no-any-return]
+
+
+def load_roster(ctx: ActionContext, name: str = "roster") -> Roster:
+    """The roster input (copied into the workspace and hashed once)."""
+    from appliance.sharing import roster as rosters
+
+    if ctx.step.action is not None:
+        name = str(ctx.step.action.params.get("roster") or name)
+    loaded = ctx.load_input(name, "the credential roster")
+    return rosters.load(loaded.path)
+
+
+def journal_day(ctx: ActionContext) -> str:
+    """The ceremony's start day, YYYY-MM-DD (stable across a resume)."""
+    entries = ctx.history.entries
+    return entries[0].time[:10] if entries else "1970-01-01"
+
+
+@dataclass(frozen=True)
+class Presented:
+    seat: str
+    serial: str
+    index: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seat": self.seat, "serial": self.serial, "index": self.index}
+
+
+def collect_quorum(
+    ctx: ActionContext, roster: Roster, set_id: str, family: str, purpose: str
+) -> tuple[QuorumSession, list[Presented]]:
+    """Ask holders of `family` for cards one at a time until the set's threshold is met.
+
+    A card refused before its PIN (not a member, revoked, repeated) is handed back and that
+    seat is not asked again; a wrong PIN is reported with the tries left, and the same
+    holder may try again (each try is the holder's decision, never automatic).
+    """
+    from appliance.errors import SharingError
+    from appliance.sharing.errors import WrongPin
+    from appliance.sharing.quorum import QuorumSession
+
+    if ctx.services.cards is None:
+        raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
+    session = QuorumSession(roster, set_id)
+    candidates = tuple(ctx.seats_for(family))
+    presented: list[Presented] = []
+    refused: list[str] = []
+    try:
+        while not session.complete:
+            exclude = tuple(p.seat for p in presented) + tuple(refused)
+            seat = ctx.operator.present_card(CardRequest(ctx.step.id, purpose, candidates, exclude))
+            try:
+                card = ctx.services.cards.holder_card()
+                try:
+                    session.check_card(card)
+                except SharingError as exc:
+                    refused.append(seat)
+                    ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
+                    continue
+                pin = ctx.operator.enter_pin(
+                    PinRequest(ctx.step.id, seat, card.serial, card.pin_tries_left())
+                )
+                try:
+                    accepted = session.present(card, pin)
+                except WrongPin as exc:
+                    ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
+                    continue
+                finally:
+                    wipe(pin)
+                presented.append(Presented(seat, accepted.card_serial, accepted.index))
+                ctx.operator.notify(
+                    ctx.step.id,
+                    f"{seat}: card {accepted.card_serial} accepted "
+                    f"({accepted.have} of {accepted.need}).",
+                )
+            finally:
+                ctx.operator.remove_card(ctx.step.id, seat)
+    except BaseException:
+        session.close()
+        raise
+    return session, presented

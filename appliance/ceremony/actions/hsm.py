@@ -1,0 +1,248 @@
+"""HSM actions bound to appliance.hsm (PKCS#11) and appliance.sharing (quorum activation)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from appliance.ceremony.actions.common import (
+    HSM_SESSION,
+    backups_dir,
+    collect_quorum,
+    config_of,
+    hsm_session,
+    journal_day,
+    load_roster,
+)
+from appliance.ceremony.context import ActionContext
+from appliance.ceremony.errors import ActionFailed
+from appliance.ceremony.registry import ActionResult, Registry
+
+ALGORITHM_NUMBERS = {
+    "RSASHA256": 8,
+    "RSASHA512": 10,
+    "ECDSAP256SHA256": 13,
+    "ECDSAP384SHA384": 14,
+    "ED25519": 15,
+}
+
+
+def _token(ctx: ActionContext) -> Any:
+    from appliance import demo
+    from appliance.hsm.pkcs11_adapter import Token
+
+    config = config_of(ctx)
+    demo.activate(config)
+    return Token(config.hsm.module, label=config.hsm.token)
+
+
+def activate(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    from appliance.hsm import keys
+    from appliance.hsm.errors import KeyNotFound
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.quorum import activate_hsm
+
+    config = config_of(ctx)
+    if config.hsm.activation != "pin-quorum":
+        raise ActionFailed(
+            "Native HSM activation (the HSM's own quorum, e.g. a PED) is not driven by this "
+            "build of the appliance.",
+            hint='Use activation = "pin-quorum", or follow the vendor\'s procedure and record '
+            "it with operator.confirm steps.",
+        )
+    roster = load_roster(ctx)
+    cset = roster.set_for(Purpose.HSM_ACTIVATION, config.hsm.token)
+    quorum = int(params["quorum"])
+    if quorum != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {quorum} cards but set {cset.set_id} of token "
+            f"{config.hsm.token} needs {cset.threshold}.",
+            hint="Correct the script's quorum to the roster's threshold.",
+        )
+    token = _token(ctx)
+    qs, presented = collect_quorum(
+        ctx, roster, cset.set_id, str(params["officers"]), f"activate HSM token {config.hsm.token}"
+    )
+    try:
+        session = activate_hsm(qs, lambda pin: token.open(pin))
+    finally:
+        qs.close()
+    previous = ctx.session.pop(HSM_SESSION, None)
+    if previous is not None:
+        previous.close()
+    ctx.session[HSM_SESSION] = session
+    fingerprint = None
+    try:
+        ceremony = keys.ceremony_key(session)
+    except KeyNotFound:
+        ceremony = None
+    if ceremony is not None:
+        if roster.signer_public_key and roster.signer_public_key != ceremony.public_key_der():
+            raise ActionFailed(
+                "The roster is not signed by this HSM's ceremony key.",
+                hint="Use the roster issued with this HSM; report the mismatch.",
+            )
+        ctx.services.signer = ceremony
+        fingerprint = ceremony.fingerprint()
+    ctx.kill_point()
+    info = token.info
+    return ActionResult(
+        f"HSM token {info.label} ({info.serial}) active with {len(presented)} cards of set "
+        f"{cset.set_id}.",
+        {
+            "token": info.label,
+            "token_serial": info.serial,
+            "set_id": cset.set_id,
+            "presented": [p.as_dict() for p in presented],
+            "ceremony_key": fingerprint,
+        },
+    )
+
+
+def _key_result(record: Any, purpose: str) -> dict[str, Any]:
+    flags = 257 if purpose == "ksk" else 256
+    return {
+        "label": record.label,
+        "id": record.id.hex(),
+        "type": record.spec.type_name,
+        "algorithm": record.algorithm,
+        "key_tag": record.key_tag(flags) if purpose != "ceremony" else None,
+        "public_key_sha256": hashlib.sha256(record.public_key_der).hexdigest(),
+    }
+
+
+def generate_key(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    from appliance.hsm import keygen, keys
+    from appliance.hsm.errors import KeyNotFound
+
+    session = hsm_session(ctx)
+    purpose = str(params["purpose"])
+    day = date.fromisoformat(journal_day(ctx))
+    if purpose == "ceremony":
+        try:
+            key = keys.ceremony_key(session)
+            already = True
+        except KeyNotFound:
+            key = keygen.generate_ceremony_key(session, today=day)
+            already = False
+        ctx.kill_point()
+        ctx.services.signer = key
+        data = _key_result(key.record, purpose)
+        data["fingerprint"] = key.fingerprint()
+        return ActionResult(
+            f"Ceremony key {key.fingerprint()}"
+            + (" (already generated: not generated again)" if already else " generated"),
+            data,
+            already=already,
+        )
+    algorithm = ALGORITHM_NUMBERS[str(params["algorithm"])]
+    zone = str(params.get("zone") or ".")
+    label = str(params.get("label") or "") or keys.dnssec_label(zone, purpose, algorithm, day)
+    try:
+        record = keys.find(session, label=label)
+        already = True
+    except KeyNotFound:
+        bits = int(params["bits"]) if algorithm in (8, 10) else None
+        generated = keygen.generate_key(
+            session, algorithm, role=purpose, zone=zone, label=label, bits=bits, today=day
+        )
+        record = generated.key
+        already = False
+    ctx.kill_point()
+    data = _key_result(record, purpose)
+    return ActionResult(
+        f"{purpose.upper()} {label}: algorithm {algorithm}, key tag {data['key_tag']}"
+        + (" (already generated with this step's label: not generated again)" if already else ""),
+        data,
+        already=already,
+    )
+
+
+def backup(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    from appliance.hsm import keys
+    from appliance.hsm.backup import create_backup, latest_backup
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.quorum import with_backup_key
+
+    session = hsm_session(ctx)
+    config = config_of(ctx)
+    folder = backups_dir(ctx)
+    ceremony = keys.ceremony_key(session)
+    started = _step_started(ctx)
+    latest = latest_backup(folder, session.info.label, ceremony.public_key_der())
+    if latest is not None and latest.created >= started:
+        return _backup_result(latest, already=True)
+    roster = load_roster(ctx)
+    cset = roster.set_for(Purpose.BACKUP_KEY, config.hsm.token)
+    qs, presented = collect_quorum(
+        ctx, roster, cset.set_id, str(params["holders"]), "rebuild the backup key"
+    )
+    try:
+        result = with_backup_key(qs, lambda key: create_backup(session, key, folder))
+    finally:
+        qs.close()
+    ctx.kill_point()
+    out = _backup_result(result.backup, already=False)
+    data = dict(out.data)
+    data["presented"] = [p.as_dict() for p in presented]
+    data["not_covered"] = [n.label for n in result.not_covered]
+    return ActionResult(out.summary, data)
+
+
+def _step_started(ctx: ActionContext) -> str:
+    for e in ctx.history.entries:
+        if e.kind == "step_start" and e.step == ctx.step.id:
+            return e.time[:19]
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _backup_result(found: Any, *, already: bool) -> ActionResult:
+    manifest_sha = hashlib.sha256((found.path / "manifest.json").read_bytes()).hexdigest()
+    return ActionResult(
+        f"Backup {found.path.name}: {len(found.entries)} key(s), manifest SHA-256 {manifest_sha}"
+        + (" (already written in this step: not repeated)" if already else ""),
+        {
+            "backup": found.path.name,
+            "keys": [e.label for e in found.entries],
+            "manifest_sha256": manifest_sha,
+        },
+        already=already,
+    )
+
+
+def coverage(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    from appliance.hsm import coverage as cov
+
+    report = cov.check(hsm_session(ctx), backups_dir(ctx))
+    for line in report.lines():
+        ctx.operator.notify(ctx.step.id, line, "info" if report.ok else "warning")
+    data = {
+        "ok": report.ok,
+        "backup": report.backup,
+        "covered": list(report.covered),
+        "uncovered": [u.label for u in report.uncovered],
+    }
+    if not report.ok and params.get("fail_uncovered", True):
+        raise ActionFailed(
+            f"{len(report.uncovered)} key(s) are not covered by any backup: "
+            + ", ".join(u.label for u in report.uncovered),
+            hint="Run a backup step (hsm.backup) before the HSM is sealed.",
+        )
+    return ActionResult(
+        "Every key is covered by the latest backup."
+        if report.ok
+        else f"{len(report.uncovered)} key(s) uncovered (reported, not enforced here).",
+        data,
+    )
+
+
+def bind(registry: Registry) -> None:
+    import appliance.hsm.keygen  # noqa: F401 - the layer must be importable
+    import appliance.sharing.quorum  # noqa: F401
+
+    registry.bind("hsm.activate", activate)
+    registry.bind("hsm.generate_key", generate_key)
+    registry.bind("hsm.backup", backup)
+    registry.bind("hsm.coverage", coverage)
