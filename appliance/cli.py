@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -61,12 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # surface a closed pipe here, not at interpreter exit
     except ApplianceError as exc:
         print(f"{exc.title}: {exc.operator_text()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`appliance ... | head`): not an error of ours, say nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:  # an unexpected error is a bug: say so plainly, exit 3
         print(
             f"Internal error: {type(exc).__name__}. This is a bug in the appliance; the "

@@ -85,3 +85,21 @@ def test_render_puts_the_fix_under_the_line() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("FAIL  pcscd") and lines[1].strip() == "-> start it"
     assert lines[2].startswith("OK    clock")
+
+
+def test_broken_pipe_is_not_an_internal_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.toml"
+    cfg.write_text('[hsm]\nmodule = "/x.so"\n')
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone, as with `| head`
+    proc = subprocess.run(
+        [sys.executable, "-m", "appliance", "--config", str(cfg), "doctor"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    os.close(write_end)
+    assert proc.returncode == 1
+    assert proc.stderr == ""
