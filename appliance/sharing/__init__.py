@@ -6,7 +6,10 @@ Layers inside this package, bottom up:
 - `ports`: the narrow card port the flows need (`HolderCard`), `fake_card` for tests,
   `openpgp_card` adapting the cards layer's OpenPGP session to it;
 - `roster`: the signed, versioned record of sets and members;
+- `derive`: the token PIN, backup wrapping key and note key derived from a rebuilt secret;
 - flows: `issue`, `quorum` (HSM activation, backup wrapping key), `retest`, `attest`,
   `membership` (replace/add/revoke), `rekey`, `notes` (sealed location hints and emergency
-  contacts), `reports`.
+  contacts), `reports`; `cli` for `appliance attest [verify]`.
+
+docs/credentials.md describes the lifecycle and lists the calls the engine makes.
 """
