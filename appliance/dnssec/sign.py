@@ -13,6 +13,7 @@ builds its own signing data: so our cached form is checked against dnspython's.
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import struct
 import sys
@@ -175,6 +176,21 @@ PIPELINE_MIN = 256
 _BATCH = 256
 
 
+def verifier_count() -> int:
+    """Verifier processes beside the signing thread: one per spare core, at most three."""
+    return max(1, min(3, (os.cpu_count() or 1) - 1))
+
+
+def pipeline_useful() -> bool:
+    """True when another core is idle: on a busy machine the pipeline only adds contention."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return cores > 1 and load < cores - 0.5
+
+
 def _execute(jobs: Sequence[_Job], stats: SignStats, pipeline: bool) -> list[RRSIG]:
     """Sign every job and verify every RRSIG; nothing is returned unless all verified.
 
@@ -228,15 +244,19 @@ def _run_pipeline(
 ) -> list[RRSIG]:
     from appliance.dnssec.verifier import VerifierProcess
 
-    verifier = VerifierProcess()  # started first: its imports overlap the first signatures
+    # Started first: their imports overlap the first signatures.
+    verifiers = [VerifierProcess() for _ in range(verifier_count())]
     out: list[RRSIG | None] = [None] * len(jobs)
-    submitted: list[tuple[list[int], _KeySigner]] = []
+    submitted: list[list[tuple[list[int], _KeySigner]]] = [[] for _ in verifiers]
+    turn = [0]
     batches: dict[int, tuple[list[tuple[bytes, bytes]], list[int], _KeySigner]] = {}
 
     def flush(key: int) -> None:
         items, indexes, signer = batches.pop(key)
-        verifier.submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
-        submitted.append((indexes, signer))
+        which = turn[0] % len(verifiers)
+        turn[0] += 1
+        verifiers[which].submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
+        submitted[which].append((indexes, signer))
 
     worker = threading.Thread(target=sign_all, name="ksk-signer", daemon=True)
     worker.start()
@@ -260,18 +280,20 @@ def _run_pipeline(
             flush(key)
         worker.join()
         try:
-            failures = verifier.finish()
+            failures = [v.finish() for v in verifiers]
         except (RuntimeError, OSError) as exc:
             raise SigningError(
                 f"The verification worker failed ({exc}).",
                 hint="Nothing was written. Run again; report if it repeats.",
             ) from None
     finally:
-        verifier.kill()
-    for (indexes, signer), failed in zip(submitted, failures, strict=True):
-        if failed:
-            raise _bad(signer.tag, f"{len(failed)} bad signature(s), first for RRSIG "
-                       f"#{indexes[failed[0]]}")
+        for v in verifiers:
+            v.kill()
+    for batches_sent, results_got in zip(submitted, failures, strict=True):
+        for (indexes, signer), failed in zip(batches_sent, results_got, strict=True):
+            if failed:
+                raise _bad(signer.tag, f"{len(failed)} bad signature(s), first for RRSIG "
+                           f"#{indexes[failed[0]]}")
     done = [r for r in out if r is not None]
     if len(done) != len(jobs):
         raise SigningError("Internal: an RRSIG is missing.")
@@ -292,12 +314,13 @@ def sign_request(
     *,
     now: datetime,
     stats: SignStats | None = None,
-    pipeline: bool = True,
+    pipeline: bool | None = None,
 ) -> Document:
     """The SKR for a checked KSR (check first: this function does not judge the request).
 
-    `pipeline` lets large runs sign in a thread and verify in a worker process (see
-    `_execute`); every RRSIG is verified either way before anything is returned.
+    `pipeline` lets large runs sign in a thread and verify in worker processes (see
+    `_execute`); None chooses it when cores are idle (`pipeline_useful`). Every RRSIG is
+    verified either way before anything is returned.
     """
     if doc.kind != "request":
         raise SigningError(f"{doc.source} is not a KSR.")
@@ -312,6 +335,8 @@ def sign_request(
         _plan_knot(doc, policy, signers, stats, plan)
     else:
         _plan_iana(doc, signers, stats, plan)
+    if pipeline is None:
+        pipeline = pipeline_useful()
     rrsigs = _execute(plan.jobs, stats, pipeline)
     bundles = tuple(
         dataclasses.replace(

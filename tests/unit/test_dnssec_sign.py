@@ -298,7 +298,7 @@ def test_pipelined_signing_equals_sequential_and_verifies() -> None:
     doc = _many_slots_doc()
     ksk = Ksk(SoftwareKeySigner.generate(8), "k")  # RSA: deterministic, so comparable
     fast_stats, slow_stats = SignStats(), SignStats()
-    fast = sign_request(doc, HOURLY, [ksk], now=START, stats=fast_stats)
+    fast = sign_request(doc, HOURLY, [ksk], now=START, stats=fast_stats, pipeline=True)
     slow = sign_request(doc, HOURLY, [ksk], now=START, stats=slow_stats, pipeline=False)
     assert fast_stats.rrsigs == slow_stats.rrsigs > PIPELINE_MIN
     assert fast == slow
@@ -307,7 +307,8 @@ def test_pipelined_signing_equals_sequential_and_verifies() -> None:
 
 def test_a_bad_signature_stops_the_pipeline_too() -> None:
     with pytest.raises(SigningError, match="did not verify"):
-        sign_request(_many_slots_doc(), HOURLY, [Ksk(BrokenSigner(), "bad")], now=START)
+        sign_request(_many_slots_doc(), HOURLY, [Ksk(BrokenSigner(), "bad")], now=START,
+                     pipeline=True)
 
 
 def test_verifier_frames_round_trip() -> None:
@@ -333,4 +334,4 @@ class SometimesBrokenSigner(BrokenSigner):
 def test_the_verifier_process_catches_a_bad_signature_deep_in_the_run() -> None:
     with pytest.raises(SigningError, match="bad signature"):
         sign_request(_many_slots_doc(), HOURLY, [Ksk(SometimesBrokenSigner(), "bad")],
-                     now=START)
+                     now=START, pipeline=True)
