@@ -55,6 +55,9 @@ class Services:
     card_slots: CardSlots | None = None
     #: Reads the card in the reader (cards.enroll, hsm.activate, shares.*).
     cards: CardRoom | None = None
+    #: Fingerprint of the ceremony key trusted before the HSM is active (pinned by the
+    #: caller, or confirmed by the IW against the printed sheet); the HSM proves it later.
+    ceremony_fingerprint: str | None = None
     #: Root for the air-gap check (tests pass a fake tree).
     airgap_root: Path = Path("/")
     #: Layer services by layer name ("hsm", "cards", ...), installed by the caller or actions.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
-from appliance.ceremony.operator import CardRequest, PinRequest, wipe
+from appliance.ceremony.operator import CardRequest, Confirmation, PinRequest, wipe
 from appliance.config import Config
 
 if TYPE_CHECKING:
@@ -47,13 +47,42 @@ def hsm_session(ctx: ActionContext) -> Session:
 
 
 def load_roster(ctx: ActionContext, name: str = "roster") -> Roster:
-    """The roster input (copied into the workspace and hashed once)."""
+    """The roster input (copied into the workspace and hashed once), trusted through the
+    ceremony key: the active HSM's, a fingerprint pinned by the caller, or the one the IW
+    confirms against the printed sheet (the HSM then proves it on activation)."""
+    import base64
+    import json
+
+    from appliance import pgpwords, signing
     from appliance.sharing import roster as rosters
 
     if ctx.step.action is not None:
         name = str(ctx.step.action.params.get("roster") or name)
     loaded = ctx.load_input(name, "the credential roster")
-    return rosters.load(loaded.path)
+    if ctx.services.signer is not None:
+        return rosters.load(loaded.path, trusted_public_key=ctx.services.signer.public_key_der())
+    pinned = ctx.services.ceremony_fingerprint
+    if pinned:
+        return rosters.load(loaded.path, trusted_fingerprint=pinned)
+    try:
+        doc = json.loads(loaded.path.read_bytes())
+        public = base64.b64decode(doc["signature"]["public_key"], validate=True)
+    except (ValueError, KeyError, TypeError):
+        raise ActionFailed(f"The roster {name} is not a signed roster file.") from None
+    fingerprint = signing.fingerprint(public)
+    words = pgpwords.phrase(bytes.fromhex(fingerprint)[:8])
+    seat = (ctx.seats_for("IW") or ["IW"])[0]
+    prompt = (
+        f"The roster is signed by ceremony key {fingerprint[:16]} ({words}). Does this match "
+        "the ceremony key fingerprint printed at the HSM initialisation?"
+    )
+    if not ctx.operator.confirm(Confirmation(ctx.step.id, seat, prompt, "action")):
+        raise ActionFailed(
+            "The IW does not recognise the roster's ceremony key.",
+            hint="Do not use this roster: find the roster signed by this HSM's ceremony key.",
+        )
+    ctx.services.ceremony_fingerprint = fingerprint
+    return rosters.load(loaded.path, trusted_public_key=public)
 
 
 def journal_day(ctx: ActionContext) -> str:

@@ -1,0 +1,234 @@
+"""The library's ksk-generate then ksr-sign, headless, on SoftHSM and virtual OpenPGP cards.
+
+The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
+a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
+key, a 2-of-4 backup key set on the recovery shareholders' cards, and the signed roster on
+the media. Then the engine runs the library scripts unchanged: ksk-generate (activation by
+card quorum, KSK, DS and trust anchor, backup by shareholders' quorum, coverage, signed
+bundle, sheet) and ksr-sign on a KSR made by Knot's keymgr, whose SKR Knot validates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.ceremony import journal
+from appliance.ceremony.answers import Answers, AnswersOperator, CardAnswer
+from appliance.ceremony.context import Services
+from appliance.ceremony.engine import Engine
+from appliance.ceremony.loader import load_script
+from appliance.ceremony.registry import default_registry
+from appliance.ceremony.virtual_cards import VirtualCardRoom
+from appliance.config import load_config
+from tests.support.softhsm import SO_PIN, SoftHsm
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "ceremony-e2e"
+ZONE = "interop.example."
+
+
+def user_pin(serial: str) -> str:
+    return f"pin-{serial}"
+
+
+@dataclass
+class World:
+    folder: Path
+    config: Path
+    cards: Path
+    media: Path
+    ceremony_key: bytes
+    seats: dict[str, str]  # seat -> card name
+    serials: dict[str, str]  # card name -> serial
+
+
+def _holder(cards: Path, name: str, serial: str) -> Any:
+    from appliance.cards.openpgp import OpenPgpSession
+    from appliance.sharing.openpgp_card import OpenPgpHolderCard
+    from vcard.card import VirtualCard
+    from vcard.direct import DirectTransport
+
+    card = VirtualCard.open(cards / f"{name}.json", serial)
+    return OpenPgpHolderCard(OpenPgpSession(DirectTransport(card)))
+
+
+def build_world(softhsm: SoftHsm, folder: Path) -> World:
+    from appliance.hsm import keygen, token_init
+    from appliance.hsm.backup import create_backup
+    from appliance.hsm.pkcs11_adapter import Token
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.issue import HolderPins, HolderSpec, issue_activation_set
+    from appliance.sharing.issue import issue_backup_set
+    from appliance.sharing.quorum import QuorumSession, activate_hsm
+    from appliance.sharing.roster import Roster
+
+    cards = folder / "cards"
+    media = folder / "media"
+    seats = {f"CO{i}": f"co{i}" for i in range(1, 4)}
+    seats |= {f"RKSH{i}": f"rksh{i}" for i in range(1, 5)}
+    serials = {name: f"E2E0{i:04X}" for i, name in enumerate(seats.values(), start=1)}
+    cards.mkdir(parents=True)
+    holders = {name: _holder(cards, name, serials[name]) for name in seats.values()}
+
+    def pins(spec: HolderSpec) -> HolderPins:
+        s = spec.card.serial
+        return HolderPins(bytearray(user_pin(s).encode()), bytearray(f"admin-{s}".encode()))
+
+    def init_token(pin: bytearray) -> None:
+        token_init.init_softhsm_token(softhsm.module, TOKEN, so_pin=bytearray(SO_PIN), user_pin=pin)
+
+    issued = issue_activation_set(
+        Roster(),
+        token_label=TOKEN,
+        threshold=3,
+        holders=[
+            HolderSpec(seat, f"Officer {seat}", holders[name], login=seat)
+            for seat, name in seats.items()
+            if seat.startswith("CO")
+        ],
+        choose_pins=pins,
+        set_user_pin=init_token,
+    )
+    roster = issued.roster
+    qs = QuorumSession(roster, issued.set_id)
+    for i in range(1, 4):
+        card = holders[f"co{i}"]
+        qs.present(card, bytearray(user_pin(card.serial).encode()))
+    session = activate_hsm(qs, lambda pin: Token(softhsm.module, label=TOKEN).open(pin))
+    qs.close()
+    try:
+        ceremony = keygen.generate_ceremony_key(session)
+        backed = issue_backup_set(
+            roster,
+            backup_name=TOKEN,
+            threshold=2,
+            holders=[
+                HolderSpec(seat, f"Holder {seat}", holders[name], login=seat)
+                for seat, name in seats.items()
+                if seat.startswith("RKSH")
+            ],
+            choose_pins=pins,
+            make_backup=lambda key: create_backup(session, key, media / "backups") and None,
+        )
+        media.mkdir(parents=True, exist_ok=True)
+        rosters.save(media / "roster.json", backed.roster, ceremony)
+        public = ceremony.public_key_der()
+    finally:
+        session.close()
+    config = folder / "appliance.toml"
+    config.write_text(
+        f'[hsm]\nmodule = "{softhsm.module}"\ntoken = "{TOKEN}"\n\n'
+        f'[paths]\nmedia = "{media}"\nworkspace = "{folder / "ws"}"\n\n'
+        "[airgap]\nrequired = true\n",
+        encoding="utf-8",
+    )
+    (folder / "root/sys/class/net/lo").mkdir(parents=True)
+    return World(folder, config, cards, media, public, seats, serials)
+
+
+PEOPLE = {
+    "CA": "Alice Admin",
+    "IW": "Ian Witness",
+    "SSC1": "Sam Controller",
+    "SSC2": "Sue Controller",
+    "CO1": "Carol",
+    "CO2": "Chris",
+    "CO3": "Cleo",
+    "RKSH1": "Rita",
+    "RKSH2": "Rob",
+    "RKSH3": "Ruth",
+    "RKSH4": "Rene",
+}
+
+
+def run_script(
+    world: World, script: str, inputs: dict[str, str], ws: Path, wrong_first: str | None = None
+) -> tuple[Any, AnswersOperator]:
+    registry = default_registry()
+    loaded = load_script(ROOT / "scripts" / f"{script}.toml", registry)
+    room = VirtualCardRoom(world.cards)
+    cards = {}
+    for seat, name in world.seats.items():
+        pin = user_pin(world.serials[name])
+        pins = ("000000", pin) if seat == wrong_first else (pin,)
+        cards[seat] = CardAnswer(name, pins)
+    answers = Answers(attendance=PEOPLE, inputs=inputs, cards=cards)
+    operator = AnswersOperator(answers, card_slots=room)
+    engine = Engine(
+        loaded,
+        registry,
+        operator,
+        ws,
+        config=load_config(world.config),
+        services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
+        inputs=inputs,
+    )
+    return engine.run(), operator
+
+
+@pytest.fixture
+def world(softhsm: SoftHsm, tmp_path: Path) -> World:
+    return build_world(softhsm, tmp_path)
+
+
+def test_ksk_generate_then_ksr_sign_on_softhsm_and_virtual_cards(world: World) -> None:
+    from appliance.dnssec import formats
+    from tests.support.knot import KnotZsk
+
+    roster = str(world.media / "roster.json")
+    ws1 = world.folder / "ws-ksk"
+    outcome, op = run_script(world, "ksk-generate", {"roster": roster}, ws1, wrong_first="CO2")
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    assert v.state.outcome == "ended" and v.unsigned_tail == 0 and v.signatures
+    results = {e.step: e.data for e in v.state.entries if e.kind == "action"}
+    ksk = results["generate-ksk"]["result"]
+    assert ksk["algorithm"] == 8 and ksk["label"].startswith("root-ksk-a8-")
+    assert results["publish"]["result"]["key_tag"] == ksk["key_tag"]
+    assert set(results["backup"]["result"]["keys"]) >= {ksk["label"], "appliance-ceremony-key"}
+    assert results["coverage"]["result"]["ok"] is True
+    presented = results["activate"]["result"]["presented"]
+    assert [p["seat"] for p in presented] == ["CO1", "CO2", "CO3"]
+    # CO2's first PIN was wrong: reported with the tries left, then CO2 tried again
+    assert "  ERROR: PIN wrong for card E2E00002: 2 tries left before the card locks." in (
+        op.transcript
+    )
+    assert "  CO2 types the user PIN **** (card E2E00002, 2 tries left)" in op.transcript
+    bundle = results["bundle"]["result"]
+    assert (Path(bundle["folder"]) / "manifest.json").exists()
+    assert (Path(bundle["folder"]) / "sheet.pdf").exists()
+    assert (ws1 / "outputs/ksk" / f"{ksk['label']}.ds").read_text().count(" DS ") == 2
+    # the journal never holds a PIN
+    text = outcome.journal.read_text()
+    assert all(user_pin(s) not in text for s in world.serials.values())
+
+    # ---- ksr-sign on a Knot KSR with the KSK just generated
+    knot = KnotZsk(
+        world.folder / "zsk", ZONE, 8, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
+    )
+    start = (int(time.time()) // 3600) * 3600
+    ksr = world.folder / "interop.ksr"
+    ksr.write_bytes(knot.make_ksr(start, 60))
+    zones = world.folder / "zones.toml"
+    zones.write_text(
+        f'[zone."{ZONE}"]\nksk = ["{ksk["label"]}"]\nalgorithms = [8]\n'
+        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\ncds_cdnskey = true\n'
+        'max_bundle_interval = "180d"\n'
+    )
+    ws2 = world.folder / "ws-ksr"
+    inputs = {"roster": roster, "ksr": str(ksr), "zones": str(zones)}
+    outcome2, op2 = run_script(world, "ksr-sign", inputs, ws2)
+    assert outcome2.status == "ended", "\n".join(op2.transcript[-15:])
+    v2 = journal.verify(outcome2.journal, world.ceremony_key)
+    results2 = {e.step: e.data for e in v2.state.entries if e.kind == "action"}
+    signed = results2["sign-ksr"]["result"]
+    skr_path = ws2 / "outputs" / signed["skr"]
+    skr, _ = formats.load_document(skr_path)
+    assert skr.kind == "response" and len(skr.bundles) >= results2["load-ksr"]["result"]["bundles"]
+    check = knot.validate_skr(skr_path)
+    assert check.stderr == "", check.stderr
