@@ -199,6 +199,7 @@ def _sign(args: argparse.Namespace) -> int:
     from appliance.dnssec.writer import render
 
     ksks = _load_ksks(args)
+    _require_labels(args, ksks)
 
     def infos(zone: str, entry: Any) -> list[Any]:
         return [ksks[label].info() for label in entry.ksk_labels if label in ksks]
@@ -226,6 +227,24 @@ def _sign(args: argparse.Namespace) -> int:
         atomic.write_bytes(target, data)
     _emit(args, items, lambda i: _report_text(i) + f"\n  SKR written: {i['skr']}")
     return 0
+
+
+def _require_labels(args: argparse.Namespace, ksks: dict[str, Any]) -> None:
+    """Every KSK label the zones file names must be available before anything is checked."""
+    from appliance.dnssec.errors import SigningError
+    from appliance.dnssec.zones import load_zones
+
+    for zone, entry in load_zones(args.zones).items():
+        if not entry.ksk_labels:
+            continue
+        missing = [label for label in entry.ksk_labels if label not in ksks]
+        if missing:
+            raise SigningError(
+                f"KSK {', '.join(missing)} of zone {zone} is not available.",
+                hint="Check the label in the zones file against the token's keys "
+                "(appliance hsm inventory).",
+                zone=zone,
+            )
 
 
 def _load_ksks(args: argparse.Namespace) -> dict[str, Any]:

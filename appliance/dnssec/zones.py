@@ -47,9 +47,12 @@ def load_zones(path: Path) -> dict[str, ZoneEntry]:
 
 
 def parse_zones(doc: tomlfile.TomlDocument) -> dict[str, ZoneEntry]:
-    for key in doc.data:
+    for key, value in doc.data.items():
         if key != "zone":
-            raise _err(doc, (key,), f"unknown table '{key}'; only [zone.\"name.\"] tables")
+            where: tomlfile.PathKey = (key,)
+            if isinstance(value, dict) and value:
+                where = (key, next(iter(value)))
+            raise _err(doc, where, f"unknown table '{key}'; only [zone.\"name.\"] tables")
     zones = doc.data.get("zone", {})
     if not isinstance(zones, dict) or not zones:
         raise ConfigError(f"{doc.path}: no [zone.\"name.\"] table.",
