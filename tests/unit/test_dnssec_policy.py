@@ -185,3 +185,24 @@ def test_deprecated_algorithms_cannot_be_overridden_and_overrides_need_reasons()
         Override("KSR-POLICY-KEYS", "  ")
     with pytest.raises(DnssecError):
         Override("KSR-NOPE", "typo")
+
+
+def test_knot_chain_with_our_previous_skr() -> None:
+    from appliance.dnssec import writer
+    from appliance.dnssec.sign import Ksk, sign_request
+
+    ksk = Ksk(SoftwareKeySigner.generate(13), "k")
+    first = formats.parse_bytes(synthetic_ksr("example.", ZSKS, [(START, [0]),
+                                (START + timedelta(days=30), [0])]), "q1")
+    previous = formats.parse_bytes(
+        writer.render(sign_request(first, KNOT_POLICY, [ksk], now=START)), "q1.skr")
+    follow = START + timedelta(days=30)
+
+    def chain(slots: list[tuple[datetime, list[int]]]) -> set[str]:
+        data = synthetic_ksr("example.", ZSKS, slots)
+        return ids(data, KNOT_POLICY, now=START, ksk_alg=13, previous=previous)
+
+    assert chain([(follow, [0]), (follow + timedelta(days=30), [0, 1])]) == set()
+    assert "KSR-CHAIN-KEYS" in chain([(follow, [1]), (follow + timedelta(days=30), [1])])
+    late = follow + timedelta(days=20)  # the previous signatures expired after 14 days
+    assert "KSR-CHAIN-OVERLAP" in chain([(late, [0]), (late + timedelta(days=30), [0])])

@@ -335,3 +335,12 @@ def test_the_verifier_process_catches_a_bad_signature_deep_in_the_run() -> None:
     with pytest.raises(SigningError, match="bad signature"):
         sign_request(_many_slots_doc(), HOURLY, [Ksk(SometimesBrokenSigner(), "bad")],
                      now=START, pipeline=True)
+
+
+def test_cli_names_a_missing_ksk_label(
+    lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab["zones"].write_text('[zone."example."]\nksk = ["ksk-typo"]\nalgorithms = [13]\n')
+    assert main(_sign_args(lab, lab["a"])) == 1
+    assert "ksk-typo" in capsys.readouterr().err
+    assert not lab["out"].exists()
