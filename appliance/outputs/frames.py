@@ -98,6 +98,8 @@ def parse(text: str) -> Frame:
     """Strictly parse one scanned text; FrameError says what is wrong with it."""
     if not text.startswith(MAGIC):
         raise FrameError("not a ceremony frame (no CB header)")
+    if not text.isascii():
+        raise FrameError("frame holds characters outside the QR alphanumeric set")
     if len(text) < _CRC_CHARS + 1 or text[-_CRC_CHARS - 1] != _SEPARATOR:
         raise FrameError("frame is truncated (no checksum)")
     head, crc = text[: -_CRC_CHARS - 1], text[-_CRC_CHARS:]

@@ -253,10 +253,7 @@ def render_sheet(
         single = frames.parse(text).count == 1
         modules = qr.matrix(text, None if single else settings.version, settings.ec)
         # A smaller symbol (a single frame) gets the largest whole-pixel pitch that fits.
-        if single:
-            pitch = int(settings.size_mm / len(modules) / qr.GRID_MM) * qr.GRID_MM
-        else:
-            pitch = settings.module_mm
+        pitch = qr.pitch_for(len(modules), settings.size_mm) if single else settings.module_mm
         offset = _snap((settings.size_mm - pitch * len(modules)) / 2)
         doc.code(modules, x + offset, y + offset, pitch)
         pdf.set_font("sans", "", 9)

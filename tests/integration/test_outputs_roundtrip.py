@@ -271,3 +271,28 @@ def test_flipped_byte_in_an_artifact_is_rejected(
     assert "REJECTED SKR example.com: SHA-256" in text
     assert not (out / "skr.bin").exists()
     assert (out / "ds.txt").read_bytes() == genuine.artifacts[1].data
+
+
+def test_photo_like_scan_decodes(
+    bundles: dict[int, b.Bundle],
+    render: Callable[..., Rendered],
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A tilted, blurred, JPEG-compressed 200 dpi 'photo' of each page still decodes."""
+    from PIL import Image, ImageFilter
+
+    r = render(bundles[1024])
+    photos = []
+    for i, page in enumerate(r.pages(300)):
+        with Image.open(page) as img:
+            tilted = img.convert("L").rotate(3 + i, expand=True, fillcolor=255)
+            small = tilted.resize((tilted.width * 2 // 3, tilted.height * 2 // 3))
+            blurred = small.filter(ImageFilter.GaussianBlur(0.8))
+            path = tmp_path / f"photo-{i}.jpg"
+            blurred.save(path, quality=70)
+            photos.append(path)
+    code, text = run_decode(photos, key_file, tmp_path / "out", capsys)
+    assert code == 0, text
+    assert_written(tmp_path / "out", r.bundle)

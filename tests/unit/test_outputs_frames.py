@@ -101,3 +101,15 @@ def test_any_payload_any_capacity_round_trips(data: bytes, capacity: int) -> Non
     collector = frames.Collector()
     collector.add_texts(reversed([p.text() for p in parts]))
     assert collector.sets["ZZ77"][4].data() == data
+
+
+def test_small_outputs_get_one_big_code() -> None:
+    ds = b"example.com. 3600 IN DS 20326 13 2 " + b"E0" * 32
+    (frame,) = frames.split(ds, "7QX2", 2, CAPACITY)
+    modules = qr.matrix(frame.text(), None, "M")
+    assert len(modules) < 117  # the smallest version that fits, not the full v25
+    pitch = qr.pitch_for(len(modules), qr.CHOSEN.size_mm)
+    assert pitch >= 2 * qr.CHOSEN.module_mm
+    assert pitch * len(modules) <= qr.CHOSEN.size_mm
+    px = pitch / qr.GRID_MM
+    assert px == round(px)
