@@ -37,6 +37,10 @@ OID_P256 = bytes.fromhex("2A8648CE3D030107")
 ALGO_RSA = 0x01
 ALGO_ECDH = 0x12
 ALGO_ECDSA = 0x13
+#: No OpenPGP card answer is longer than an extended-length response (GET RESPONSE cap).
+MAX_RESPONSE = 65536
+#: GET RESPONSE rounds for one command (256 rounds of 256 bytes make 64 KiB).
+MAX_GET_RESPONSE = 512
 
 MANUFACTURERS = {
     0x0000: "test card",
@@ -258,7 +262,12 @@ class OpenPgpSession:
     def _transmit(self, command: bytes) -> tuple[bytes, int]:
         data, sw = self._transport.transmit(command)
         out = bytearray(data)
+        rounds = 0
         while sw >> 8 == 0x61:
+            rounds += 1
+            if len(out) > MAX_RESPONSE or rounds > MAX_GET_RESPONSE:
+                # a hostile or broken card must not hang the host
+                raise CardError(sw, "GET RESPONSE: the card kept announcing more data")
             more = sw & 0xFF or 256
             data, sw = self._transport.transmit(apdu.encode(0, 0xC0, 0, 0, ne=more))
             out += data
