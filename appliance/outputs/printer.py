@@ -96,6 +96,7 @@ def print_or_save(
     queue: str = "",
     *,
     title: str = "ceremony outputs",
+    copies: int = 1,
     server: str | None = None,
     wait_seconds: float = 60.0,
 ) -> PrintOutcome:
@@ -105,7 +106,9 @@ def print_or_save(
     if not queue:
         return PrintOutcome("saved", path)
     lp = _tool("lp")
-    sent = _run([lp, "-d", queue, "-t", title, str(path)], server)
+    if not 1 <= copies <= 20:
+        raise PrintError(f"{copies} copies: ask for 1 to 20")
+    sent = _run([lp, "-d", queue, "-n", str(copies), "-t", title, str(path)], server)
     match = _JOB.search(sent.stdout)
     if sent.returncode != 0 or match is None:
         detail = (sent.stderr or sent.stdout).strip() or f"lp exited {sent.returncode}"

@@ -42,7 +42,7 @@ def test_printed_job_decodes_back_to_the_artifacts(
     media = tmp_path / "media"
     before = set(cups.printed())
     outcome = print_or_save(
-        sheet.pdf, media, "sheet.pdf", cups.queue, server=cups.socket, wait_seconds=30
+        sheet.pdf, media, "sheet.pdf", cups.queue, copies=2, server=cups.socket, wait_seconds=30
     )
     assert outcome.status == "printed", (outcome, cups.log()[-2000:])
     assert outcome.job_id.startswith(f"{cups.queue}-")

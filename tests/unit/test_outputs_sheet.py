@@ -94,6 +94,13 @@ def test_summary_page_states_hashes_as_hex_and_words(
     assert signing.fingerprint(signer.public_key_der()) == bundle.signed.key_fingerprint
 
 
+def test_same_bundle_same_pdf(rendered: tuple[sheet.Sheet, signing.SoftwareSigner]) -> None:
+    s, signer = rendered
+    facts = sheet.SheetFacts(zones=("example.com",), ksk_key_tags=(20326,), ds_records=("DS",))
+    bundle = make_bundle(signer)
+    assert sheet.render_sheet(bundle, facts).pdf == sheet.render_sheet(bundle, facts).pdf
+
+
 def test_without_a_printer_the_pdf_goes_to_the_media(tmp_path: Path) -> None:
     outcome = print_or_save(b"%PDF-1.4\n", tmp_path / "media", "sheet.pdf", "")
     assert outcome.status == "saved"
