@@ -37,7 +37,11 @@ ALGORITHMS = [int(a) for a in os.environ.get("BENCH_ALGS", "8,13").split(",")]
 
 
 def sh(*cmd: str) -> str:
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if cmd[0] == "faketime":  # frozen clock: a running one can stamp keys a second late
+        frozen = datetime.fromtimestamp(int(cmd[1].lstrip("@")), UTC)
+        cmd = ("faketime", "-f", frozen.strftime("%Y-%m-%d %H:%M:%S"), *cmd[2:])
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                          env={**os.environ, "TZ": "UTC"})
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout

@@ -7,6 +7,7 @@ import-skr, kzonesign under faketime, kzonecheck, ldns-verify-zone) in its own f
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,9 +69,15 @@ class KnotZsk:
         self, *args: str, at: int | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         cmd = [*args]
+        env = None
         if at is not None:
-            cmd = [self.faketime, f"@{at}", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+            # A frozen clock (no '@'): under load a running fake clock let pregenerate stamp
+            # its keys a second late, and generate-ksr at +0 then found no active key.
+            frozen = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            cmd = [self.faketime, "-f", frozen, *cmd]
+            env = {**os.environ, "TZ": "UTC"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                              env=env)
         if check and proc.returncode != 0:
             pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
         return proc

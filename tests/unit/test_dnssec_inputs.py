@@ -102,3 +102,26 @@ def test_read_limited_reports_missing_files(tmp_path: Path) -> None:
     with pytest.raises(DnssecInputError, match="cannot read"):
         formats.load_document(tmp_path / "absent.xml")
     assert not os.listdir(tmp_path)
+
+
+def test_cli_refuses_bomb_and_huge_files_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.cli import main
+
+    pem = tmp_path / "ksk.pem"
+    pem.write_bytes(SoftwareKeySigner.generate(8).to_pem())
+    zones = tmp_path / "zones.toml"
+    zones.write_text('[zone."."]\npreset = "root"\nksk = ["k"]\n')
+    huge = tmp_path / "huge-ksr.xml"
+    with huge.open("wb") as handle:
+        handle.write(b'<KSR id="x" domain="." serial="1">')
+        handle.truncate(50 * 1024 * 1024)
+    out = tmp_path / "out"
+    for bad in (DATA / "dnssec" / "billion-laughs.xml", huge):
+        code = main(["ksr", "sign", "--zones", str(zones), "--out", str(out),
+                     "--software-ksk", f"k={pem}", str(bad)])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err
+        assert ("forbidden XML" in err) or ("limit" in err)
+        assert not out.exists()
