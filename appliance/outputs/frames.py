@@ -30,6 +30,8 @@ _SEPARATOR = ":"
 _CRC_CHARS = 8
 SET_ID_CHARS = 4
 _SET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#: Frames per payload and payloads per set a verifier accepts (paper holds far fewer).
+MAX_FRAMES = 9999
 
 
 def set_id_for(digest_source: bytes) -> str:
@@ -122,6 +124,9 @@ def parse(text: str) -> Frame:
     if any(str(n) != s for n, s in zip(numbers, (payload, index, count), strict=True)):
         raise FrameError("frame numbers are not in canonical form")
     p, i, n = numbers
+    if n > MAX_FRAMES or p > MAX_FRAMES:
+        # a hostile code must not make reassembly list a billion missing frames
+        raise FrameError(f"frame claims {n} frames of payload {p}: more than {MAX_FRAMES}")
     if not 1 <= i <= n:
         raise FrameError(f"frame index {i} is outside 1..{n}")
     return Frame(set_id, p, i, n, body)
