@@ -8,6 +8,7 @@ JPEG scans; one frame carries 948 bytes, twelve to an A4 page.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,10 +84,37 @@ def matrix(text: str, version: int | None, ec: EcLevel) -> list[list[bool]]:
     import qrcode
     from qrcode.util import MODE_ALPHA_NUM, QRData
 
+    from appliance.outputs import qrmask
+
     code = qrcode.QRCode(version=version, error_correction=_ec_constant(ec), border=0)
     code.add_data(QRData(text, mode=MODE_ALPHA_NUM), optimize=0)
     try:
-        code.make(fit=version is None)
+        if version is None:
+            code.best_fit()
+        # Mask 0 in test mode (format areas light), then the best mask chosen on bitsets.
+        code.makeImpl(True, 0)
     except qrcode.exceptions.DataOverflowError:
         raise FrameError(f"{len(text)} characters do not fit a version {version} QR") from None
-    return [[bool(m) for m in row] for row in code.get_matrix()]
+    n = len(code.modules)
+    mask = qrmask.best_mask(qrmask.rows_of(code.modules), _data_rows(code.version), n)
+    code.makeImpl(False, mask)
+    return [[bool(m) for m in row] for row in code.modules]
+
+
+@functools.cache
+def _data_rows(version: int) -> tuple[int, ...]:
+    """Which modules carry data (and so are masked) in a symbol of `version`."""
+    import qrcode
+
+    probe = qrcode.QRCode(version=version, border=0)
+    n = probe.modules_count = modules(version)
+    probe.modules = [[None] * n for _ in range(n)]
+    probe.setup_position_probe_pattern(0, 0)
+    probe.setup_position_probe_pattern(n - 7, 0)
+    probe.setup_position_probe_pattern(0, n - 7)
+    probe.setup_position_adjust_pattern()
+    probe.setup_timing_pattern()
+    probe.setup_type_info(True, 0)
+    if version >= 7:
+        probe.setup_type_number(True)
+    return tuple(sum(1 << c for c, m in enumerate(row) if m is None) for row in probe.modules)
