@@ -281,7 +281,7 @@ def read_pin(fd: int | None) -> bytearray:
     if fd is not None:
         with os.fdopen(fd, "rb", closefd=False) as handle:
             return bytearray(handle.readline().rstrip(b"\r\n"))
-    env = os.environ.get("APPLIANCE_HSM_PIN")
+    env = os.environ.pop("APPLIANCE_HSM_PIN", None)  # read once, not left for children
     if env:
         return bytearray(env.encode())
     import getpass

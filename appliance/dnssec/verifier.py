@@ -74,7 +74,8 @@ class VerifierProcess:
     """The parent's handle: submit batches, then `finish()` returns the failures per batch."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
+        # Public data only: no secret reaches the worker, not even through its environment.
+        env = {k: v for k, v in os.environ.items() if "PIN" not in k.upper()}
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
         self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
