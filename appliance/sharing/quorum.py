@@ -139,6 +139,9 @@ class QuorumSession:
             info = slip39.identify(share)
             if f"{info.identifier:04x}" != self.cset.set_id:
                 raise EnvelopeError(f"card {card.serial}'s share belongs to another set")
+            # Last card command before the share is kept: a card pulled here leaves the
+            # session as it was, so the holder can simply present the card again.
+            tries = card.pin_tries_left()
         except BaseException:
             wipe(share)
             raise
@@ -151,7 +154,7 @@ class QuorumSession:
             member.index,
             self.have,
             self.need,
-            card.pin_tries_left(),
+            tries,
         )
 
     # --- using the secret --------------------------------------------------------------------
