@@ -248,13 +248,20 @@ def _parse_public_point(data: bytes) -> ec.EllipticCurvePublicKey:
 
 
 class OpenPgpSession:
-    """One open OpenPGP application on one card. SELECTs on construction."""
+    """One open OpenPGP application on one card. SELECTs on construction.
 
-    def __init__(self, transport: Transport) -> None:
+    `finish_reset`: a card pulled between TERMINATE DF and ACTIVATE FILE stays terminated
+    (SELECT answers 6285) and its keys and data are already gone; a flow that is about to
+    reset the card anyway (enrolment) opens it with `finish_reset=True` to complete the
+    interrupted reset. Without it such a card is refused with CardError 6285.
+    """
+
+    def __init__(self, transport: Transport, *, finish_reset: bool = False) -> None:
         self._transport = transport
         self._extended = False
         self._chaining = False
         self._status: CardStatus | None = None
+        self._finish_reset = finish_reset
         self.select()
 
     # -- plumbing -------------------------------------------------------------
@@ -306,6 +313,11 @@ class OpenPgpSession:
     def select(self) -> None:
         """SELECT the OpenPGP application and learn the card's capabilities."""
         _, sw = self.send(0xA4, 0x04, 0x00, AID_PREFIX)
+        if sw == 0x6285 and self._finish_reset:
+            _, sw = self.send(0x44, 0, 0, expect=False)  # ACTIVATE FILE: reset completed
+            if sw != apdu.SW_OK:
+                raise CardError(sw, "ACTIVATE FILE (finishing an interrupted reset)")
+            _, sw = self.send(0xA4, 0x04, 0x00, AID_PREFIX)
         if sw == 0x6285:
             raise CardError(sw, "SELECT")
         if sw != apdu.SW_OK:
