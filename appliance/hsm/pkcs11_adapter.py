@@ -271,8 +271,8 @@ class Token:
             raise PinError(
                 f"Token '{info.label}' did not accept the user PIN ({_reason(exc)}); "
                 f"token state: {state}.",
-                hint="This attempt was counted by the token. Check which PIN was used before "
-                "trying again; the appliance does not retry by itself.",
+                hint="A token that counts wrong PINs has counted this one. Check which PIN was "
+                "used before trying again; the appliance does not retry by itself.",
                 label=info.label,
                 state=state,
             ) from None
@@ -732,6 +732,13 @@ def _map(exc: p11e.PKCS11Error, doing: str) -> HsmError:
         return HsmError(
             f"The token went away while {doing} ({name}).",
             hint="Reconnect the HSM and repeat the step.",
+            cause=name,
+        )
+    if isinstance(exc, p11e.FunctionFailed | p11e.GeneralError | p11e.DeviceError):
+        return HsmError(
+            f"The token failed while {doing} ({name}).",
+            hint="The token may be out of storage (SoftHSM reports a full disk this way) or "
+            "faulty: check its free space or capacity and its logs, then repeat the step.",
             cause=name,
         )
     return HsmError(

@@ -21,6 +21,7 @@ from appliance.hsm.pkcs11_adapter import BoolTemplate, TokenInfo, _map, wipe_byt
         (p11e.WrappedKeyInvalid(), errors.RestoreError, "could not unwrap"),
         (p11e.DeviceRemoved(), errors.HsmError, "went away"),
         (p11e.GeneralError(), errors.HsmError, "failed while"),
+        (p11e.SessionCount(), errors.HsmError, "failed while"),
     ],
 )
 def test_pkcs11_errors_are_mapped(exc: p11e.PKCS11Error, kind: type, words: str) -> None:
