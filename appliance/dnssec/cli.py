@@ -182,9 +182,10 @@ def _check(args: argparse.Namespace) -> int:
     from appliance.dnssec.policy import KskInfo
 
     def infos(zone: str, entry: Any) -> list[KskInfo]:
-        # Without the HSM, `check` trusts the zones file: the KSK's algorithm is assumed to
-        # be the first allowed one; `sign` checks against the real key.
-        return [KskInfo(entry.policy.algorithms[0], 0, label) for label in entry.ksk_labels]
+        # Without the HSM, `check` takes the KSK's algorithm from the zones file
+        # (ksk_algorithm, else the first allowed algorithm); `sign` checks the real key.
+        alg = entry.policy.ksk_algorithm or entry.policy.algorithms[0]
+        return [KskInfo(alg, 0, label) for label in entry.ksk_labels]
 
     results = _prepare(args, infos)
     items = [_report_item(d, r, i) for d, _, _, r, i in results]

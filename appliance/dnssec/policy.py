@@ -64,6 +64,8 @@ class ZonePolicy:
     #: KSRs declared e=3 for keys with e=65537); the size must still match.
     check_declared_exponent: bool = True
     # the KSK
+    #: The KSK's algorithm as the zone's operator agreed it; checked against the real key.
+    ksk_algorithm: int | None = None
     ksk_active_from: datetime | None = None
     ksk_active_until: datetime | None = None
     # Knot SKR making (keymgr's rrsig-lifetime, rrsig-refresh; signatures back-dated 90 min)
@@ -537,6 +539,9 @@ def _ksk(
                 f"({start or '-'} .. {until or '-'})"
             )
     ksk_algs = {k.algorithm for k in ksks}
+    if policy.ksk_algorithm is not None and ksk_algs != {policy.ksk_algorithm}:
+        yield E.KSR_KSK_ALG(f"the KSK uses {sorted(ksk_algs)}, the policy says "
+                            f"{policy.ksk_algorithm}")
     reported: set[int] = set()
     for b in doc.bundles:
         for alg in sorted({k.algorithm for k in b.keys} - ksk_algs - reported):

@@ -206,3 +206,8 @@ def test_knot_chain_with_our_previous_skr() -> None:
     assert "KSR-CHAIN-KEYS" in chain([(follow, [1]), (follow + timedelta(days=30), [1])])
     late = follow + timedelta(days=20)  # the previous signatures expired after 14 days
     assert "KSR-CHAIN-OVERLAP" in chain([(late, [0]), (late + timedelta(days=30), [0])])
+
+
+def test_the_agreed_ksk_algorithm_is_checked_against_the_real_key() -> None:
+    assert "KSR-KSK-ALG" in knot(ksk_algorithm=14)
+    assert "KSR-KSK-ALG" not in knot(ksk_algorithm=13)
