@@ -28,6 +28,8 @@ def register(sub: Any) -> None:
     common.add_argument("files", nargs="+", type=Path, metavar="KSR")
     common.add_argument("--max-bytes", type=int, default=None,
                         help="largest input accepted (default 32 MiB)")
+    common.add_argument("--max-depth", type=int, default=None,
+                        help="deepest XML nesting accepted (default 12)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = cmds.add_parser("inspect", parents=[common], help="show what a KSR/SKR holds")
@@ -59,7 +61,11 @@ def register(sub: Any) -> None:
 def _limits(args: argparse.Namespace) -> Any:
     from appliance.dnssec.limits import InputLimits
 
-    return InputLimits(max_bytes=args.max_bytes) if args.max_bytes else InputLimits()
+    defaults = InputLimits()
+    return InputLimits(
+        max_bytes=args.max_bytes or defaults.max_bytes,
+        max_depth=args.max_depth or defaults.max_depth,
+    )
 
 
 def _inspect(args: argparse.Namespace) -> int:

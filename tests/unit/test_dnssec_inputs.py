@@ -125,3 +125,12 @@ def test_cli_refuses_bomb_and_huge_files_and_writes_nothing(
         assert code == 1 and "Traceback" not in err
         assert ("forbidden XML" in err) or ("limit" in err)
         assert not out.exists()
+
+
+def test_cli_depth_limit_is_configurable(capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli import main
+
+    ksr = str(DATA / "iana-root" / "ksr-root-2017-q2-0.xml")
+    assert main(["ksr", "inspect", "--max-depth", "3", ksr]) == 1
+    assert "nesting deeper than 3" in capsys.readouterr().err
+    assert main(["ksr", "inspect", "--max-depth", "6", ksr]) == 0
