@@ -1,4 +1,4 @@
-"""`appliance hsm inventory|keygen|coverage|backup|restore`: the HSM outside ceremonies.
+"""`appliance hsm init|inventory|keygen|coverage|backup|restore`: the HSM outside ceremonies.
 
 Secrets never come from argv. The user PIN is read from a file descriptor (`--pin-fd N`,
 for scripts and tests) or else asked for on the terminal without echo. The backup wrapping
@@ -48,6 +48,16 @@ def register(sub: Any) -> None:
             metavar="DIR",
             help="backup folder (default: <workspace>/hsm-backups)",
         )
+
+    p = cmds.add_parser(
+        "init",
+        help="initialise a SoftHSM token (vendor HSMs: use the vendor's tools)",
+        allow_abbrev=False,
+    )
+    p.add_argument("--label", help="token label (default: [hsm] token)")
+    p.add_argument("--so-pin-fd", type=int, metavar="FD", help="read the SO PIN from this FD")
+    p.add_argument("--pin-fd", type=int, metavar="FD", help="read the user PIN from this FD")
+    p.set_defaults(handler=cmd_init)
 
     p = cmds.add_parser(
         "inventory", help="list the token's keys, key tags and coverage", allow_abbrev=False
@@ -194,6 +204,50 @@ def _session(args: argparse.Namespace) -> Iterator[Any]:
         _wipe(pin)
     with session:
         yield session
+
+
+def _new_pin(fd: int | None, what: str) -> bytearray:
+    if fd is not None:
+        return _read_fd(fd)
+    first = _prompt(what)
+    again = _prompt(f"{what} again")
+    try:
+        if first != again:
+            _wipe(first)
+            raise UsageError(f"The two {what}s differ.", hint="Start again.")
+        return first
+    finally:
+        _wipe(again)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from appliance import demo
+    from appliance.config import load_config
+    from appliance.hsm import token_init
+
+    config = load_config(args.config)
+    demo.activate(config)
+    if "softhsm" not in config.hsm.module.name.lower():
+        raise UsageError(
+            f"{config.hsm.module.name} is not SoftHSM: the appliance initialises only SoftHSM "
+            "tokens.",
+            hint="Initialise a vendor HSM with the vendor's tools, then set [hsm] token.",
+        )
+    label = args.label or config.hsm.token
+    so_pin = _new_pin(args.so_pin_fd, "SO PIN")
+    try:
+        user_pin = _new_pin(args.pin_fd, "user PIN")
+        try:
+            serial = token_init.init_softhsm_token(
+                config.hsm.module, label, so_pin=so_pin, user_pin=user_pin
+            )
+        finally:
+            _wipe(user_pin)
+    finally:
+        _wipe(so_pin)
+    print(f"Token '{label}' initialised, serial {serial}.")
+    print("Next: appliance hsm keygen --ceremony-key")
+    return 0
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:

@@ -158,3 +158,18 @@ def test_pregeneration_rolls_back_when_the_backup_fails(softhsm: SoftHsm, tmp_pa
             keygen.pregenerate(session, plans, bytearray(os.urandom(32)), tmp_path)
         assert session.object_count() == 0
         assert backup.latest_backup(tmp_path, "pregen-fail", b"") is None
+
+
+def test_init_through_the_cli(
+    softhsm: SoftHsm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = softhsm.config_file(tmp_path, "cli-made")
+    so_fd, pin_fd = _fd(b"so-pin-99\n"), _fd(USER_PIN + b"\n")
+    try:
+        argv = ["--config", str(config), "hsm", "init", "--so-pin-fd", str(so_fd)]
+        assert main([*argv, "--pin-fd", str(pin_fd)]) == 0
+    finally:
+        os.close(so_fd)
+        os.close(pin_fd)
+    assert "Token 'cli-made' initialised" in capsys.readouterr().out
+    assert _cli(config, "keygen", "--ceremony-key") == 0
