@@ -220,20 +220,32 @@ def _sign(args: argparse.Namespace) -> int:
             ", ".join(r.source for r in blocking),
             [v for r in blocking for v in r.blocking],
         )
+    targets = [_target(args.out, d) for d, _, _, _, _ in results]
+    clash = sorted({str(t) for t in targets if targets.count(t) > 1 or t.exists()})
+    if clash:
+        raise UsageError(
+            f"SKR file(s) {', '.join(clash)} already exist or would be written twice.",
+            hint="Nothing was signed. Choose an empty --out folder and distinct KSR names.",
+        )
     now = datetime.now(UTC)
     outputs: list[tuple[Path, bytes]] = []
     for (doc, _, entry, _, _), item in zip(results, items, strict=True):
         signers: Sequence[Ksk] = [ksks[label] for label in entry.ksk_labels]
         skr = sign_request(doc, entry.policy, signers, now=now)
         data = render(skr)
-        name = Path(doc.source).name
-        target = args.out / (name.replace("ksr", "skr") if "ksr" in name else name + ".skr")
+        target = _target(args.out, doc)
         outputs.append((target, data))
         item["skr"] = str(target)
     for target, data in outputs:  # every SKR made and verified before the first is written
         atomic.write_bytes(target, data)
     _emit(args, items, lambda i: _report_text(i) + f"\n  SKR written: {i['skr']}")
     return 0
+
+
+def _target(out: Path, doc: Any) -> Path:
+    """The SKR's file name: the KSR's, with 'ksr' turned into 'skr' (else '.skr' added)."""
+    name = Path(doc.source).name
+    return out / (name.replace("ksr", "skr") if "ksr" in name else name + ".skr")
 
 
 def _require_labels(args: argparse.Namespace, ksks: dict[str, Any]) -> None:

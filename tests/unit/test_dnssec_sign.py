@@ -344,3 +344,14 @@ def test_cli_names_a_missing_ksk_label(
     assert main(_sign_args(lab, lab["a"])) == 1
     assert "ksk-typo" in capsys.readouterr().err
     assert not lab["out"].exists()
+
+
+def test_cli_never_overwrites_an_skr(
+    lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_sign_args(lab, lab["a"])) == 0
+    before = (lab["out"] / "example.skr").read_bytes()
+    assert main(_sign_args(lab, lab["a"], lab["b"])) == 2
+    assert "already exist" in capsys.readouterr().err
+    assert (lab["out"] / "example.skr").read_bytes() == before
+    assert not (lab["out"] / "example.net.skr").exists()
