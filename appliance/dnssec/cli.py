@@ -209,7 +209,7 @@ def _sign(args: argparse.Namespace) -> int:
     _require_labels(args, ksks)
 
     def infos(zone: str, entry: Any) -> list[Any]:
-        return [ksks[label].info() for label in entry.ksk_labels if label in ksks]
+        return [k.info() for k in _zone_ksks(entry, ksks)]
 
     results = _prepare(args, infos)
     blocking = [r for _, _, _, r, _ in results if not r.ok]
@@ -230,7 +230,7 @@ def _sign(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     outputs: list[tuple[Path, bytes]] = []
     for (doc, _, entry, _, _), item in zip(results, items, strict=True):
-        signers: Sequence[Ksk] = [ksks[label] for label in entry.ksk_labels]
+        signers: Sequence[Ksk] = _zone_ksks(entry, ksks)
         skr = sign_request(doc, entry.policy, signers, now=now)
         data = render(skr)
         target = _target(args.out, doc)
@@ -240,6 +240,19 @@ def _sign(args: argparse.Namespace) -> int:
         atomic.write_bytes(target, data)
     _emit(args, items, lambda i: _report_text(i) + f"\n  SKR written: {i['skr']}")
     return 0
+
+
+def _zone_ksks(entry: Any, ksks: dict[str, Any]) -> list[Any]:
+    """The zone's KSKs with their rollover roles, for the labels the token holds."""
+    import dataclasses
+
+    out = []
+    for role in entry.ksks:
+        if role.label in ksks:
+            fields = {f.name: getattr(role, f.name) for f in dataclasses.fields(role)}
+            fields.pop("label")
+            out.append(dataclasses.replace(ksks[role.label], **fields))
+    return out
 
 
 def _target(out: Path, doc: Any) -> Path:

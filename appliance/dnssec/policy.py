@@ -103,11 +103,22 @@ def _replace(policy: ZonePolicy, changes: dict[str, object]) -> ZonePolicy:
 
 @dataclass(frozen=True)
 class KskInfo:
-    """What the checks need to know about a KSK that will sign."""
+    """What the checks need to know about a KSK: its algorithm and when it signs."""
 
     algorithm: int
     key_tag: int
     identifier: str = ""
+    #: The KSK signs bundles whose inception is in [sign_from, sign_until) (None: open).
+    sign_from: datetime | None = None
+    sign_until: datetime | None = None
+    publish_only: bool = False
+
+    def signs_at(self, when: datetime) -> bool:
+        if self.publish_only:
+            return False
+        return (self.sign_from is None or when >= self.sign_from) and (
+            self.sign_until is None or when < self.sign_until
+        )
 
 
 @dataclass(frozen=True)
@@ -538,16 +549,21 @@ def _ksk(
                 f"{b.where}: bundle {b.id} at {b.inception} is outside the KSK's active period "
                 f"({start or '-'} .. {until or '-'})"
             )
-    ksk_algs = {k.algorithm for k in ksks}
+    for b in doc.bundles:
+        if not any(k.signs_at(b.inception) for k in ksks):
+            yield E.KSR_KSK_ACTIVE(f"{b.where}: no KSK is scheduled to sign bundle {b.id} "
+                                   f"({b.inception})")
+    ksk_algs = {k.algorithm for k in ksks if not k.publish_only}
     if policy.ksk_algorithm is not None and ksk_algs != {policy.ksk_algorithm}:
         yield E.KSR_KSK_ALG(f"the KSK uses {sorted(ksk_algs)}, the policy says "
                             f"{policy.ksk_algorithm}")
     reported: set[int] = set()
     for b in doc.bundles:
-        for alg in sorted({k.algorithm for k in b.keys} - ksk_algs - reported):
+        signing = {k.algorithm for k in ksks if k.signs_at(b.inception)} or ksk_algs
+        for alg in sorted({k.algorithm for k in b.keys} - signing - reported):
             reported.add(alg)
             yield E.KSR_KSK_ALG(
-                f"{b.where}: ZSK algorithm {alg}, but the KSK uses {sorted(ksk_algs)}"
+                f"{b.where}: ZSK algorithm {alg}, but the KSK uses {sorted(signing)}"
             )
 
 

@@ -50,14 +50,38 @@ from appliance.dnssec.signer import DnssecKeySigner, DnssecPrivateKey
 
 @dataclass(frozen=True)
 class Ksk:
-    """A KSK that signs (or, revoked, is published and self-signs during a rollover)."""
+    """A KSK and its part in a rollover.
+
+    It is published in bundles whose inception lies in [publish_from, publish_until) and
+    signs those in [sign_from, sign_until) (None: open-ended). `publish_only` KSKs (a
+    successor before its turn) never sign; a `revoked` KSK is published with the REVOKE flag
+    and signs the DNSKEY RRset (RFC 5011 2.1) while its sign window lasts.
+    """
 
     signer: DnssecKeySigner
     identifier: str  # the HSM label; IANA keyIdentifier
     revoked: bool = False
+    publish_only: bool = False
+    publish_from: datetime | None = None
+    publish_until: datetime | None = None
+    sign_from: datetime | None = None
+    sign_until: datetime | None = None
 
     def info(self) -> KskInfo:
-        return KskInfo(self.signer.algorithm, dns.dnssec.key_id(self.dnskey()), self.identifier)
+        return KskInfo(
+            self.signer.algorithm, dns.dnssec.key_id(self.dnskey()), self.identifier,
+            sign_from=_later(self.sign_from, self.publish_from),
+            sign_until=_earlier(self.sign_until, self.publish_until),
+            publish_only=self.publish_only,
+        )
+
+    def published_at(self, when: datetime) -> bool:
+        return (self.publish_from is None or when >= self.publish_from) and (
+            self.publish_until is None or when < self.publish_until
+        )
+
+    def signs_at(self, when: datetime) -> bool:
+        return self.published_at(when) and self.info().signs_at(when)
 
     def dnskey(self) -> DNSKEY:
         return ksk_dnskey(self.signer, revoked=self.revoked)
@@ -301,6 +325,14 @@ def _run_pipeline(
     return done
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 def _ksk_key(ksk: _KeySigner, owner: str, ttl: int) -> Key:
     d = ksk.dnskey
     return Key(owner, ttl, int(d.flags), d.protocol, int(d.algorithm), d.key, ksk.tag,
@@ -324,9 +356,11 @@ def sign_request(
     """
     if doc.kind != "request":
         raise SigningError(f"{doc.source} is not a KSR.")
-    if not ksks or all(k.revoked for k in ksks):
-        raise SigningError(f"No active KSK to sign {doc.domain}.",
-                           hint="Configure the zone's KSK (its HSM label).")
+    for b in doc.bundles:
+        if not any(k.signs_at(b.inception) for k in ksks):
+            raise SigningError(f"No KSK is scheduled to sign bundle {b.id} of {doc.domain}.",
+                               hint="Configure the zone's KSK (its HSM label) and its "
+                               "rollover windows.")
     stats = stats if stats is not None else SignStats()
     zone = doc.zone
     signers = [_KeySigner(k, zone) for k in ksks]
@@ -374,20 +408,42 @@ class _Plan:
             self.jobs.append(_Job(s, rrset, inception, expiration))
 
 
+class _KskKeys:
+    """Which KSKs are published and which sign at a time, with their Keys cached."""
+
+    def __init__(self, domain: str, signers: Sequence[_KeySigner]) -> None:
+        self.domain = domain
+        self.signers = signers
+        self.cache: dict[tuple[int, tuple[int, ...]], tuple[Key, ...]] = {}
+
+    def at(
+        self, when: datetime, ttl: int
+    ) -> tuple[list[_KeySigner], list[_KeySigner], tuple[Key, ...]]:
+        published = [s for s in self.signers if s.ksk.published_at(when)]
+        signing = [s for s in published if s.ksk.signs_at(when)]
+        ident = (ttl, tuple(id(s) for s in published))
+        keys = self.cache.get(ident)
+        if keys is None:
+            keys = self.cache[ident] = tuple(_ksk_key(s, self.domain, ttl) for s in published)
+        return published, signing, keys
+
+
 def _plan_iana(
     doc: Document, signers: Sequence[_KeySigner], stats: SignStats, plan: _Plan
 ) -> None:
     zone = doc.zone
     cache: dict[tuple[int, tuple[Key, ...]], _RRset] = {}
+    ksk_keys = _KskKeys(doc.domain, signers)
     for b in doc.bundles:
         ttl = b.keys[0].ttl
-        keys = tuple(b.keys) + tuple(_ksk_key(s, doc.domain, ttl) for s in signers)
+        published, signing, ksk_part = ksk_keys.at(b.inception, ttl)
+        keys = tuple(b.keys) + ksk_part
         rrset = cache.get((ttl, keys))
         if rrset is None:
             rrset = cache[(ttl, keys)] = _RRset(zone, ttl, [k.dnskey() for k in keys])
             stats.rrsets += 1
         refs: list[tuple[int, int, str]] = []
-        plan.sign(signers, rrset, times.epoch(b.inception), times.epoch(b.expiration), refs,
+        plan.sign(signing, rrset, times.epoch(b.inception), times.epoch(b.expiration), refs,
                   identifiers=True)
         plan.bundles.append((Bundle(b.id, b.inception, b.expiration, keys), refs))
 
@@ -416,17 +472,16 @@ def _plan_knot(
 ) -> None:
     zone = doc.zone
     cache: dict[tuple[int, tuple[Key, ...]], tuple[tuple[_RRset, ...], tuple[Record, ...]]] = {}
-    ksk_keys: dict[int, tuple[Key, ...]] = {}
+    ksk_keys = _KskKeys(doc.domain, signers)
     for when, b in knot_slots(doc, policy):
         ttl = b.keys[0].ttl
-        if ttl not in ksk_keys:
-            ksk_keys[ttl] = tuple(_ksk_key(s, doc.domain, ttl) for s in signers)
-        keys = tuple(b.keys) + ksk_keys[ttl]
+        published, signing, ksk_part = ksk_keys.at(when, ttl)
+        keys = tuple(b.keys) + ksk_part
         cached = cache.get((ttl, keys))
         if cached is None:
             built = [_RRset(zone, ttl, [k.dnskey() for k in keys])]
             if policy.cds_cdnskey:
-                active = [s for s in signers if not s.ksk.revoked]
+                active = [s for s in published if not s.ksk.revoked]
                 built.append(_RRset(zone, 0, [_cdnskey(s.dnskey) for s in active]))
                 built.append(_RRset(zone, 0, [
                     dns.dnssec.make_cds(zone, s.dnskey, "SHA256") for s in active
@@ -442,7 +497,7 @@ def _plan_knot(
         expiration = times.epoch(when + policy.rrsig_lifetime)
         refs: list[tuple[int, int, str]] = []
         for rrset in rrsets:
-            plan.sign(signers, rrset, inception, expiration, refs, identifiers=False)
+            plan.sign(signing, rrset, inception, expiration, refs, identifiers=False)
         skeleton = Bundle(str(times.epoch(when)), when, when + policy.rrsig_lifetime, keys,
                           (), records)
         plan.bundles.append((skeleton, refs))

@@ -26,13 +26,32 @@ from appliance.dnssec.policy import ZonePolicy
 from appliance.dnssec.times import parse_duration
 from appliance.errors import ConfigError
 
-_EXTRA = {"ksk", "preset"}
+_EXTRA = {"ksk", "preset", "ksk_schedule"}
+_SCHEDULE_TIMES = ("publish_from", "publish_until", "sign_from", "sign_until")
+_SCHEDULE_FLAGS = ("revoked", "publish_only")
+
+
+@dataclass(frozen=True)
+class KskRole:
+    """One KSK's part in the zone's SKRs: when it is published and when it signs."""
+
+    label: str
+    revoked: bool = False
+    publish_only: bool = False
+    publish_from: datetime | None = None
+    publish_until: datetime | None = None
+    sign_from: datetime | None = None
+    sign_until: datetime | None = None
 
 
 @dataclass(frozen=True)
 class ZoneEntry:
     policy: ZonePolicy
-    ksk_labels: tuple[str, ...]
+    ksks: tuple[KskRole, ...]
+
+    @property
+    def ksk_labels(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(k.label for k in self.ksks))
 
 
 def load_zones(path: Path) -> dict[str, ZoneEntry]:
@@ -85,8 +104,38 @@ def parse_zones(doc: tomlfile.TomlDocument) -> dict[str, ZoneEntry]:
         labels = table.get("ksk", [])
         if not isinstance(labels, list) or not all(isinstance(v, str) and v for v in labels):
             raise _err(doc, (*path, "ksk"), "ksk must be a list of HSM key labels")
-        out[zone] = ZoneEntry(policy, tuple(labels))
+        roles = [KskRole(label) for label in labels]
+        schedule = table.get("ksk_schedule", [])
+        if schedule and labels:
+            raise _err(doc, (*path, "ksk_schedule"), "give either ksk or ksk_schedule")
+        if not isinstance(schedule, list):
+            raise _err(doc, (*path, "ksk_schedule"), "ksk_schedule must be a list of tables")
+        for item in schedule:
+            roles.append(_role(doc, (*path, "ksk_schedule"), item))
+        out[zone] = ZoneEntry(policy, tuple(roles))
     return out
+
+
+def _role(doc: tomlfile.TomlDocument, key: tomlfile.PathKey, item: Any) -> KskRole:
+    if not isinstance(item, dict) or not isinstance(item.get("label"), str):
+        raise _err(doc, key, 'each ksk_schedule entry needs label = "HSM label"')
+    values: dict[str, Any] = {"label": item["label"]}
+    for name, value in item.items():
+        if name == "label":
+            continue
+        if name in _SCHEDULE_TIMES:
+            if not isinstance(value, datetime):
+                raise _err(doc, key, f"{name} must be a TOML date-time")
+            values[name] = value if value.tzinfo else value.replace(tzinfo=UTC)
+        elif name in _SCHEDULE_FLAGS:
+            if not isinstance(value, bool):
+                raise _err(doc, key, f"{name} must be true or false")
+            values[name] = value
+        else:
+            guess = tomlfile.nearest(name, (*_SCHEDULE_TIMES, *_SCHEDULE_FLAGS, "label"))
+            raise _err(doc, key, f"unknown key '{name}' in ksk_schedule"
+                       + (f"; did you mean '{guess}'?" if guess else ""))
+    return KskRole(**values)
 
 
 def _err(doc: tomlfile.TomlDocument, key: tomlfile.PathKey, problem: str) -> ConfigError:

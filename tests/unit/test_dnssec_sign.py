@@ -355,3 +355,71 @@ def test_cli_never_overwrites_an_skr(
     assert "already exist" in capsys.readouterr().err
     assert (lab["out"] / "example.skr").read_bytes() == before
     assert not (lab["out"] / "example.net.skr").exists()
+
+
+# --- KSK rollovers: our SKRs take the shape of IANA's ------------------------------------
+
+OLD = SoftwareKeySigner.generate(8)
+NEW = SoftwareKeySigner.generate(8)
+
+
+def _shape(doc: Document) -> list[tuple[list[tuple[str, int]], list[str]]]:
+    return [
+        (sorted((k.key_identifier, k.flags) for k in b.keys if k.is_ksk),
+         sorted(s.key_identifier for s in b.signatures))
+        for b in doc.bundles
+    ]
+
+
+def test_rollover_2017_q3_successor_published_before_it_signs() -> None:
+    import dataclasses
+
+    iana = formats.parse_bytes((IANA / "skr-root-2017-q3-0-c_to_d.xml").read_bytes(), "q3")
+    request = dataclasses.replace(iana, kind="request", ksk_policy=None, bundles=tuple(
+        dataclasses.replace(b, keys=b.zsks, signatures=()) for b in iana.bundles))
+    publish_new = datetime(2017, 7, 11, tzinfo=UTC)
+    ksks = [Ksk(OLD, "Kjqmt7v"),
+            Ksk(NEW, "Klajeyz", publish_only=True, publish_from=publish_new)]
+    ours = sign_request(request, ZonePolicy.root(), ksks, now=START)
+    assert _shape(ours) == _shape(iana)
+    assert _verify_all(ours) == len(ours.bundles)
+
+
+def test_rollover_2018_q1_successor_takes_over_signing() -> None:
+    ksr = formats.parse_bytes((IANA / "ksr-root-2018-q1-0-d_to_e.xml").read_bytes(), "q1")
+    iana = formats.parse_bytes((IANA / "skr-root-2018-q1-0-d_to_e.xml").read_bytes(), "skr")
+    switch = datetime(2018, 1, 11, tzinfo=UTC)
+    ksks = [Ksk(OLD, "Kjqmt7v", sign_until=switch), Ksk(NEW, "Klajeyz", sign_from=switch)]
+    ours = sign_request(ksr, ZonePolicy.root(), ksks, now=START)
+    assert _shape(ours) == _shape(iana)
+    assert _verify_all(ours) == len(ours.bundles)
+    from appliance.dnssec.policy import check_request
+
+    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in ksks],
+                           now=datetime(2017, 12, 1, tzinfo=UTC))
+    assert report.ok
+    gap = [Ksk(OLD, "Kjqmt7v", sign_until=switch),
+           Ksk(NEW, "Klajeyz", sign_from=switch + timedelta(days=15))]
+    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in gap],
+                           now=datetime(2017, 12, 1, tzinfo=UTC))
+    assert "KSR-KSK-ACTIVE" in {v.requirement for v in report.violations}
+    with pytest.raises(SigningError, match="No KSK is scheduled"):
+        sign_request(ksr, ZonePolicy.root(), gap, now=START)
+
+
+def test_cli_signs_a_rollover_from_the_zones_schedule(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+    old.write_bytes(OLD.to_pem())
+    new.write_bytes(NEW.to_pem())
+    zones = tmp_path / "zones.toml"
+    zones.write_text('[zone."."]\npreset = "root"\nksk_schedule = [\n'
+                     '  {label = "Kjqmt7v", sign_until = 2018-01-11T00:00:00Z},\n'
+                     '  {label = "Klajeyz", sign_from = 2018-01-11T00:00:00Z},\n]\n')
+    out = tmp_path / "out"
+    assert main(["ksr", "sign", "--zones", str(zones), "--out", str(out), "--now",
+                 "2017-12-01T00:00:00Z", "--software-ksk", f"Kjqmt7v={old}",
+                 "--software-ksk", f"Klajeyz={new}",
+                 str(IANA / "ksr-root-2018-q1-0-d_to_e.xml")]) == 0
+    ours, _ = formats.load_document(out / "skr-root-2018-q1-0-d_to_e.xml")
+    iana = formats.parse_bytes((IANA / "skr-root-2018-q1-0-d_to_e.xml").read_bytes(), "skr")
+    assert _shape(ours) == _shape(iana)

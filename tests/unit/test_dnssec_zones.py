@@ -78,3 +78,20 @@ def test_pin_from_a_file_descriptor_or_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     with pytest.raises(UsageError, match="No HSM PIN"):
         read_pin(None)
+
+
+def test_ksk_schedule_for_a_rollover() -> None:
+    found = parse_zones(tomlfile.loads(
+        '[zone."."]\npreset = "root"\nksk_schedule = [\n'
+        '  {label = "old", sign_until = 2018-01-11T00:00:00Z},\n'
+        '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n'
+        '  {label = "next", publish_only = true, publish_from = 2018-03-01T00:00:00Z},\n]\n',
+        "zones.toml"))
+    entry = found["."]
+    assert entry.ksk_labels == ("old", "new", "next")
+    assert entry.ksks[0].sign_until == datetime(2018, 1, 11, tzinfo=UTC)
+    assert entry.ksks[2].publish_only
+    with pytest.raises(ConfigError, match="did you mean 'sign_until'"):
+        zones('[zone."."]\nksk_schedule = [{label = "a", sign_untl = 2018-01-11T00:00:00Z}]\n')
+    with pytest.raises(ConfigError, match="either ksk or ksk_schedule"):
+        zones('[zone."."]\nksk = ["a"]\nksk_schedule = [{label = "a"}]\n')
