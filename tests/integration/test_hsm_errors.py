@@ -75,3 +75,10 @@ def test_module_follows_a_changed_softhsm_conf(softhsm: SoftHsm, tmp_path: Path)
     finally:
         os.environ["SOFTHSM2_CONF"] = str(softhsm.conf)
     assert "conf-check" in {t.label for t in hsm_module.survey(softhsm.module)}
+
+
+def test_fixture_replaces_a_fixed_label(softhsm: SoftHsm) -> None:
+    first = softhsm.init_token("fixed-label")
+    second = softhsm.init_token("fixed-label", replace=True)
+    serials = [t.serial for t in hsm_module.survey(softhsm.module) if t.label == "fixed-label"]
+    assert serials == [second] and first != second

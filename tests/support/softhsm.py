@@ -34,12 +34,26 @@ class SoftHsm:
     def pin(self) -> bytearray:
         return bytearray(USER_PIN)
 
-    def init_token(self, label: str) -> str:
+    def init_token(self, label: str, *, replace: bool = False) -> str:
+        """Initialise a token; with `replace`, first delete every token with this label.
+
+        The token directory lives for the whole test session: a test that uses a fixed
+        label must replace (or delete at teardown) or it collides with the next one.
+        """
         from appliance.hsm import token_init
 
+        if replace:
+            self.delete_all(label)
         return token_init.init_softhsm_token(
             self.module, label, so_pin=bytearray(SO_PIN), user_pin=bytearray(USER_PIN)
         )
+
+    def delete_all(self, label: str) -> None:
+        from appliance.hsm import module as hsm_module
+
+        for token in hsm_module.survey(self.module):
+            if token.label == label and token.serial:
+                self.delete_token(label, serial=token.serial)
 
     def delete_token(self, label: str, serial: str | None = None) -> None:
         from appliance.hsm import token_init
