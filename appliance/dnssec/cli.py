@@ -57,6 +57,19 @@ def register(sub: Any) -> None:
                    "$APPLIANCE_HSM_PIN, else a prompt without echo)")
     p.set_defaults(handler=_sign)
 
+    p = cmds.add_parser("publish", help="DNSKEY, key tag, DS and RFC 7958 trust anchor of a KSK")
+    p.add_argument("--zone", required=True)
+    p.add_argument("--label", required=True, help="the KSK's HSM label")
+    p.add_argument("--ttl", type=int, default=172800, help="DNSKEY TTL (default 172800)")
+    p.add_argument("--trust-anchor", type=Path, default=None, metavar="FILE",
+                   help="also write the RFC 7958 trust anchor XML here")
+    p.add_argument("--valid-from", default=None, help="trust anchor validFrom (ISO time)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--software-ksk", type=Path, action="append", default=[],
+                   metavar="LABEL=PEM", help="labs and tests only: a PEM key instead")
+    p.add_argument("--pin-fd", type=int, default=None, help="HSM user PIN from this fd")
+    p.set_defaults(handler=_publish)
+
 
 def _limits(args: argparse.Namespace) -> Any:
     from appliance.dnssec.limits import InputLimits
@@ -242,6 +255,39 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from appliance import atomic, pgpwords
+    from appliance.dnssec.errors import SigningError
+    from appliance.dnssec.publish import publish, trust_anchor_xml
+    from appliance.dnssec.times import parse_datetime
+
+    ksks = _load_ksks(args, {args.label})
+    if args.label not in ksks:
+        raise SigningError(f"No KSK labelled {args.label!r}.",
+                           hint="List the token's keys with: appliance hsm inventory")
+    pub = publish(args.zone, ksks[args.label].signer)
+    item: dict[str, Any] = {
+        "zone": pub.zone, "label": args.label, "key_tag": pub.key_tag,
+        "dnskey": pub.dnskey_text(args.ttl), "ds": pub.ds_text(),
+        "ds_sha256_words": pgpwords.phrase(bytes.fromhex(pub.ds[0].split(" ", 3)[3])),
+    }
+    if args.trust_anchor:
+        try:
+            since = parse_datetime(args.valid_from) if args.valid_from else datetime.now(UTC)
+        except ValueError:
+            raise UsageError(f"--valid-from {args.valid_from!r} is not an ISO time.") from None
+        xml = trust_anchor_xml(pub, anchor_id=f"{args.label}", valid_from=since)
+        atomic.write_text(args.trust_anchor, xml)
+        item["trust_anchor"] = str(args.trust_anchor)
+    if args.json:
+        print(json.dumps(item, indent=2))
+    else:
+        print("\n".join([f"{pub.zone} KSK {args.label}, key tag {pub.key_tag}",
+                         item["dnskey"], *item["ds"],
+                         f"DS SHA-256 words: {item['ds_sha256_words']}"]))
+    return 0
+
+
 def _zone_ksks(entry: Any, ksks: dict[str, Any]) -> list[Any]:
     """The zone's KSKs with their rollover roles, for the labels the token holds."""
     import dataclasses
@@ -279,7 +325,7 @@ def _require_labels(args: argparse.Namespace, ksks: dict[str, Any]) -> None:
             )
 
 
-def _load_ksks(args: argparse.Namespace) -> dict[str, Any]:
+def _load_ksks(args: argparse.Namespace, wanted: set[str] | None = None) -> dict[str, Any]:
     from appliance.dnssec.sign import Ksk
 
     ksks: dict[str, Any] = {}
@@ -290,7 +336,12 @@ def _load_ksks(args: argparse.Namespace) -> dict[str, Any]:
         pem_bytes = Path(pem).read_bytes()
         ksks[label] = Ksk(_software(pem_bytes), label)
     if not ksks:
-        ksks.update(_hsm_ksks(args))
+        if wanted is None:
+            from appliance.dnssec.zones import load_zones
+
+            zones = load_zones(args.zones).values()
+            wanted = {label for entry in zones for label in entry.ksk_labels}
+        ksks.update(_hsm_ksks(args, wanted))
     return dict(ksks)
 
 
@@ -324,8 +375,8 @@ def read_pin(fd: int | None) -> bytearray:
     return bytearray(getpass.getpass("HSM user PIN: ").encode())
 
 
-def _hsm_ksks(args: argparse.Namespace) -> dict[str, Any]:
-    """Every key on the configured token that a zone names, as signers (the port).
+def _hsm_ksks(args: argparse.Namespace, wanted: set[str]) -> dict[str, Any]:
+    """The `wanted` keys the configured token holds, as signers (the port).
 
     The CLI is an edge: it opens the HSM session (module and token from the configuration,
     PIN from --pin-fd, $APPLIANCE_HSM_PIN or a prompt, never argv); the signing code only
@@ -333,13 +384,11 @@ def _hsm_ksks(args: argparse.Namespace) -> dict[str, Any]:
     """
     from appliance.config import load_config
     from appliance.dnssec.sign import Ksk
-    from appliance.dnssec.zones import load_zones
 
     config = load_config(args.config)
     from appliance.hsm import keys as hsm_keys
     from appliance.hsm.pkcs11_adapter import Token
 
-    wanted = {label for entry in load_zones(args.zones).values() for label in entry.ksk_labels}
     pin = read_pin(args.pin_fd)
     try:
         session = Token(config.hsm.module, label=config.hsm.token).open(pin)

@@ -46,7 +46,7 @@ def _hsm_ksk(softhsm: SoftHsm, tmp_path: Path, algorithm: int) -> tuple[Path, st
     ids=["p256-90d", "p256-365d", "rsa2048-90d", "rsa2048-365d"],
 )
 def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_slot(
-    tmp_path: Path, softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch, algorithm: int,
+    tmp_path: Path, softhsm: SoftHsm, capsys: pytest.CaptureFixture[str], algorithm: int,
     days: int, zsk_lifetime: str,
 ) -> None:
     config, label, dnskey_key = _hsm_ksk(softhsm, tmp_path, algorithm)
@@ -81,6 +81,19 @@ def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_sl
     ksk_file = tmp_path / "ksk.key"
     ksk_file.write_text(f"{ZONE} 3600 IN DNSKEY 257 3 {algorithm} "
                         f"{base64.b64encode(dnskey_key).decode()}\n")
+    # The published DNSKEY/DS come from the same HSM key.
+    read_end, write_end = os.pipe()
+    os.write(write_end, softhsm.pin() + b"\n")
+    os.close(write_end)
+    try:
+        assert main(["--config", str(config), "ksr", "publish", "--zone", ZONE, "--label",
+                     label, "--pin-fd", str(read_end), "--ttl", "3600"]) == 0
+    finally:
+        os.close(read_end)
+    printed = capsys.readouterr().out
+    assert base64.b64encode(dnskey_key).decode() in printed.replace(" ", "")
+    assert f"{ZONE} 86400 IN DS " in printed
+
     problems: list[str] = []
     for bundle in skr.bundles:
         when = int(bundle.inception.timestamp()) + 60

@@ -423,3 +423,24 @@ def test_cli_signs_a_rollover_from_the_zones_schedule(tmp_path: Path) -> None:
     ours, _ = formats.load_document(out / "skr-root-2018-q1-0-d_to_e.xml")
     iana = formats.parse_bytes((IANA / "skr-root-2018-q1-0-d_to_e.xml").read_bytes(), "skr")
     assert _shape(ours) == _shape(iana)
+
+
+def test_cli_publish_prints_dnskey_ds_and_writes_a_trust_anchor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "k.pem"
+    signer = SoftwareKeySigner.generate(13)
+    pem.write_bytes(signer.to_pem())
+    anchor = tmp_path / "anchor.xml"
+    assert main(["ksr", "publish", "--zone", "example.", "--label", "k", "--software-ksk",
+                 f"k={pem}", "--trust-anchor", str(anchor), "--valid-from",
+                 "2027-01-01T00:00:00Z", "--json"]) == 0
+    import json
+
+    item = json.loads(capsys.readouterr().out)
+    pub = publish("example.", signer)
+    assert item["key_tag"] == pub.key_tag and item["ds"] == pub.ds_text()
+    assert f"<KeyTag>{pub.key_tag}</KeyTag>" in anchor.read_text()
+    assert 'validFrom="2027-01-01T00:00:00+00:00"' in anchor.read_text()
+    assert main(["ksr", "publish", "--zone", "example.", "--label", "other",
+                 "--software-ksk", f"k={pem}"]) == 1
