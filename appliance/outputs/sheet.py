@@ -154,9 +154,12 @@ class _Pdf:
                     rects.append((key[0], open_rects.pop(key), key[1], r))
             for key in runs:
                 open_rects.setdefault(key, r)
+        from fpdf.enums import RenderStyle
+
+        fill = RenderStyle.F  # the enum, not "F": fpdf2 coerces strings on every call
         self.pdf.set_fill_color(0, 0, 0)
         for c0, r0, c1, r1 in rects:
-            self.pdf.rect(x + c0 * m, y + r0 * m, (c1 - c0) * m, (r1 - r0) * m, style="F")
+            self.pdf.rect(x + c0 * m, y + r0 * m, (c1 - c0) * m, (r1 - r0) * m, style=fill)
 
 
 def render_sheet(
