@@ -243,10 +243,13 @@ def _execute(jobs: Sequence[_Job], stats: SignStats, pipeline: bool) -> list[RRS
 def _pipelined(jobs: Sequence[_Job], stats: SignStats) -> list[RRSIG]:
     inputs = [j.signer.data(j.rrset, j.inception, j.expiration) for j in jobs]
     results: queue.SimpleQueue[tuple[int, bytes] | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
 
     def sign_all() -> None:
         try:
             for index, (job, data) in enumerate(zip(jobs, inputs, strict=True)):
+                if stop.is_set():  # the main thread gave up: leave the HSM session alone
+                    return
                 results.put((index, job.signer.private.sign_fast(data)))
         except BaseException as exc:  # handed to the main thread
             results.put(exc)
@@ -256,15 +259,15 @@ def _pipelined(jobs: Sequence[_Job], stats: SignStats) -> list[RRSIG]:
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.00005)
     try:
-        return _run_pipeline(jobs, stats, inputs, results, sign_all)
+        return _run_pipeline(jobs, stats, results, sign_all, stop)
     finally:
         sys.setswitchinterval(previous_interval)
 
 
 def _run_pipeline(
-    jobs: Sequence[_Job], stats: SignStats, inputs: list[bytes],
+    jobs: Sequence[_Job], stats: SignStats,
     results: queue.SimpleQueue[tuple[int, bytes] | BaseException],
-    sign_all: Callable[[], None],
+    sign_all: Callable[[], None], stop: threading.Event,
 ) -> list[RRSIG]:
     from appliance.dnssec.verifier import VerifierProcess
 
@@ -311,6 +314,8 @@ def _run_pipeline(
                 hint="Nothing was written. Run again; report if it repeats.",
             ) from None
     finally:
+        stop.set()
+        worker.join()  # the session is the caller's again only when the thread is done
         for v in verifiers:
             v.kill()
     for batches_sent, results_got in zip(submitted, failures, strict=True):

@@ -444,3 +444,25 @@ def test_cli_publish_prints_dnskey_ds_and_writes_a_trust_anchor(
     assert 'validFrom="2027-01-01T00:00:00+00:00"' in anchor.read_text()
     assert main(["ksr", "publish", "--zone", "example.", "--label", "other",
                  "--software-ksk", f"k={pem}"]) == 1
+
+
+class FirstBadSigner(SometimesBrokenSigner):
+    def sign(self, data: bytes) -> bytes:
+        self.count += 1
+        good = self.inner.sign(data)
+        return good if self.count > 1 else good[:-1] + bytes([good[-1] ^ 1])
+
+
+def test_a_failed_pipeline_stops_the_signing_thread() -> None:
+    signer = FirstBadSigner()
+    doc = _many_slots_doc()
+    with pytest.raises(SigningError, match="did not verify"):
+        sign_request(doc, HOURLY, [Ksk(signer, "bad")], now=START, pipeline=True)
+    done = signer.count
+    total = len(sign_request(doc, HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")],
+                             now=START, pipeline=False).bundles)
+    assert done < total  # it stopped early, and it stays stopped:
+    import time
+
+    time.sleep(0.05)
+    assert signer.count == done
