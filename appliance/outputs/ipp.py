@@ -113,7 +113,10 @@ def job_state(
         conn.close()
     if response.status != 200:
         raise PrintError(f"CUPS answered the job query with HTTP {response.status}")
-    attrs = _parse(data)
+    try:
+        attrs = _parse(data)
+    except struct.error:
+        raise PrintError("CUPS sent a malformed IPP response") from None
     states = attrs.get("job-state")
     if not states or len(states[0]) != 4:
         raise PrintError(f"CUPS did not report the state of job {job_id}")

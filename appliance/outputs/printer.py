@@ -116,7 +116,12 @@ def print_or_save(
     job = match.group(1)
     deadline = time.monotonic() + wait_seconds
     while True:
-        status, detail = job_status(job, queue, server)
+        try:
+            status, detail = job_status(job, queue, server)
+        except PrintError as exc:
+            return PrintOutcome(
+                "queued", path, queue, job, f"sent, but its state is unknown: {exc.message}"
+            )
         if status != "queued" or time.monotonic() >= deadline:
             return PrintOutcome(status, path, queue, job, f"CUPS reports the job {detail}")
         time.sleep(0.5)

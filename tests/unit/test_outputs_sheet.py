@@ -107,3 +107,29 @@ def test_without_a_printer_the_pdf_goes_to_the_media(tmp_path: Path) -> None:
     assert (tmp_path / "media" / "sheet.pdf").read_bytes() == b"%PDF-1.4\n"
     assert "No printer is configured" in outcome.operator_text()
     assert str(tmp_path / "media" / "sheet.pdf") in outcome.operator_text()
+
+
+def test_ipp_response_parsing() -> None:
+    import struct
+
+    from appliance.outputs import ipp
+    from appliance.outputs.errors import PrintError
+
+    def attr(tag: int, name: str, value: bytes) -> bytes:
+        return (
+            struct.pack(">BH", tag, len(name))
+            + name.encode()
+            + struct.pack(">H", len(value))
+            + value
+        )
+
+    body = struct.pack(">BBHI", 2, 0, 0, 1) + b"\x01" + attr(0x47, "attributes-charset", b"utf-8")
+    body += b"\x02" + attr(0x23, "job-state", struct.pack(">i", 8))
+    body += attr(0x44, "job-state-reasons", b"aborted-by-system") + attr(0x44, "", b"other")
+    body += b"\x03"
+    attrs = ipp._parse(body)
+    assert attrs["job-state"] == [struct.pack(">i", 8)]
+    assert attrs["job-state-reasons"] == [b"aborted-by-system", b"other"]
+    with pytest.raises(PrintError, match="0x0406"):
+        ipp._parse(struct.pack(">BBHI", 2, 0, 0x0406, 1) + b"\x03")
+    assert ipp._request("q", 7).endswith(b"job-state-reasons\x03")
