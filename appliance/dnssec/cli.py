@@ -290,15 +290,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _zone_ksks(entry: Any, ksks: dict[str, Any]) -> list[Any]:
     """The zone's KSKs with their rollover roles, for the labels the token holds."""
-    import dataclasses
-
-    out = []
-    for role in entry.ksks:
-        if role.label in ksks:
-            fields = {f.name: getattr(role, f.name) for f in dataclasses.fields(role)}
-            fields.pop("label")
-            out.append(dataclasses.replace(ksks[role.label], **fields))
-    return out
+    return list(entry.bind(lambda label: ksks[label].signer if label in ksks else None))
 
 
 def _target(out: Path, doc: Any) -> Path:

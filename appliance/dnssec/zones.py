@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 from appliance import tomlfile
 from appliance.dnssec.model import canonical_domain
 from appliance.dnssec.policy import ZonePolicy
+from appliance.dnssec.sign import Ksk
+from appliance.dnssec.signer import DnssecKeySigner
 from appliance.dnssec.times import parse_duration
 from appliance.errors import ConfigError
 
@@ -52,6 +55,20 @@ class ZoneEntry:
     @property
     def ksk_labels(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(k.label for k in self.ksks))
+
+    def bind(self, signer_for: Callable[[str], DnssecKeySigner | None]) -> list[Ksk]:
+        """The zone's KSKs with their rollover roles; `signer_for(label)` gives the key
+        (the HSM's, through the port), or None when it is not available."""
+        out: list[Ksk] = []
+        for role in self.ksks:
+            signer = signer_for(role.label)
+            if signer is not None:
+                out.append(Ksk(
+                    signer, role.label, revoked=role.revoked, publish_only=role.publish_only,
+                    publish_from=role.publish_from, publish_until=role.publish_until,
+                    sign_from=role.sign_from, sign_until=role.sign_until,
+                ))
+        return out
 
 
 def load_zones(path: Path) -> dict[str, ZoneEntry]:

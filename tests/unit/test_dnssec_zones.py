@@ -95,3 +95,18 @@ def test_ksk_schedule_for_a_rollover() -> None:
         zones('[zone."."]\nksk_schedule = [{label = "a", sign_untl = 2018-01-11T00:00:00Z}]\n')
     with pytest.raises(ConfigError, match="either ksk or ksk_schedule"):
         zones('[zone."."]\nksk = ["a"]\nksk_schedule = [{label = "a"}]\n')
+
+
+def test_bind_gives_ksks_with_their_roles_for_available_labels() -> None:
+    from appliance.dnssec.signer import SoftwareKeySigner
+
+    entry = parse_zones(tomlfile.loads(
+        '[zone."."]\nksk_schedule = [\n'
+        '  {label = "old", sign_until = 2018-01-11T00:00:00Z, revoked = true},\n'
+        '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n  {label = "gone"},\n]\n',
+        "zones.toml"))["."]
+    keys = {"old": SoftwareKeySigner.generate(13), "new": SoftwareKeySigner.generate(13)}
+    bound = entry.bind(keys.get)
+    assert [k.identifier for k in bound] == ["old", "new"]
+    assert bound[0].revoked and bound[0].sign_until == datetime(2018, 1, 11, tzinfo=UTC)
+    assert bound[1].signer is keys["new"]
