@@ -156,9 +156,13 @@ def _prepare(args: argparse.Namespace, ksk_infos: Any) -> list[tuple[Any, ...]]:
 
     limits = _limits(args)
     zones = load_zones(args.zones)
-    previous = {}
+    previous: dict[str, Any] = {}
     for path in args.previous:
         prev, _ = load_document(path, limits)
+        if prev.domain in previous:
+            raise UsageError(f"Two previous SKRs for {prev.domain}: "
+                             f"{previous[prev.domain].source} and {path}.",
+                             hint="Give the one SKR that immediately precedes the KSR.")
         previous[prev.domain] = prev
     overrides = _overrides(args)
     now = _now(args)

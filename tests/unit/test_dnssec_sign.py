@@ -466,3 +466,18 @@ def test_a_failed_pipeline_stops_the_signing_thread() -> None:
 
     time.sleep(0.05)
     assert signer.count == done
+
+
+def test_cli_check_with_the_previous_skr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    zones = tmp_path / "zones.toml"
+    zones.write_text('[zone."."]\npreset = "root"\nksk = ["Kjqmt7v"]\nksk_algorithm = 8\n')
+    ksr = str(IANA / "ksr-root-2017-q2-0.xml")
+    args = ["ksr", "check", "--zones", str(zones), "--now", "2017-03-01T00:00:00Z"]
+    assert main([*args, "--previous", str(IANA / "skr-root-2017-q1-0.xml"), ksr]) == 0
+    assert main([*args, "--previous", str(IANA / "skr-root-2018-q1-0-d_to_e.xml"), ksr]) == 1
+    assert "KSR-CHAIN-KEYS" in capsys.readouterr().out
+    assert main([*args, "--previous", str(IANA / "skr-root-2017-q1-0.xml"), "--previous",
+                 str(IANA / "skr-root-2017-q2-0.xml"), ksr]) == 2
+    assert "Two previous SKRs" in capsys.readouterr().err
