@@ -3,7 +3,7 @@
 bundle = build_bundle(ceremony_id=..., script_sha256=..., journal_head=...,
                       artifacts=[Artifact(name, data, media_type, label)], signer=hsm_key)
 folder = write_bundle(bundle, config.paths.media)
-sheet = render_sheet(bundle, SheetFacts(zones=..., ksk_key_tags=..., ds_records=...))
+sheet = render_sheet(bundle)  # page-1 facts from the DS artifacts, or pass SheetFacts(...)
 outcome = print_or_save(sheet.pdf, folder, "sheet.pdf", config.printer.queue)
 outcome.status in ("printed", "queued", "failed", "saved"); outcome.operator_text()
 """
@@ -22,7 +22,7 @@ from appliance.outputs.bundle import (
 from appliance.outputs.decode import DecodeResult, decode_scans
 from appliance.outputs.printer import PrintOutcome, print_or_save
 from appliance.outputs.qr import CHOSEN, QrSettings
-from appliance.outputs.sheet import Sheet, SheetFacts, facts_from, render_sheet
+from appliance.outputs.sheet import Sheet, SheetFacts, facts_from, facts_from_bundle, render_sheet
 
 __all__ = [
     "CHOSEN",
@@ -37,6 +37,7 @@ __all__ = [
     "build_bundle",
     "decode_scans",
     "facts_from",
+    "facts_from_bundle",
     "parse_signed_manifest",
     "print_or_save",
     "read_bundle_dir",

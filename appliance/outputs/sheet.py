@@ -10,6 +10,7 @@ QR codes are drawn as vector rectangles: rasterisers blur tiny embedded images.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -175,7 +176,7 @@ def render_sheet(
     `only_payloads` restricts the QR pages to some payload numbers (0 = manifest)."""
     if paper not in PAPER_MM:
         raise SheetError(f"paper {paper!r} is not one of {', '.join(PAPER_MM)}")
-    facts = facts or SheetFacts()
+    facts = facts or facts_from_bundle(bundle)
     manifest = bundle.manifest
     try:
         created = datetime.strptime(manifest.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -264,6 +265,33 @@ def render_sheet(
         pdf.cell(settings.size_mm, 4, label, align="C")
         codes.append(Code(label, text, pdf.page))
     return Sheet(bytes(pdf.output()), tuple(codes), pdf.page, paper)
+
+
+_DS_LINE = re.compile(
+    r"^(?P<owner>\S+)\s+(?:\d+\s+)?(?:IN\s+)?DS\s+(?P<tag>\d+)\s+\d+\s+\d+\s+[0-9A-Fa-f ]+$",
+    re.IGNORECASE,
+)
+
+
+def facts_from_bundle(bundle: Bundle) -> SheetFacts:
+    """Page-1 facts read from the bundle's own text artifacts: every DS record line, with
+    its zone and KSK key tag. The engine may pass richer SheetFacts instead."""
+    ds: list[str] = []
+    zones: list[str] = []
+    tags: list[int] = []
+    for a in bundle.artifacts:
+        if not a.media_type.startswith("text/") or len(a.data) > 65536:
+            continue
+        for line in a.data.decode("utf-8", "replace").splitlines():
+            match = _DS_LINE.match(line.strip())
+            if match is None:
+                continue
+            ds.append(" ".join(line.split()))
+            if match["owner"] not in zones:
+                zones.append(match["owner"])
+            if int(match["tag"]) not in tags:
+                tags.append(int(match["tag"]))
+    return SheetFacts(zones=tuple(zones), ksk_key_tags=tuple(tags), ds_records=tuple(ds))
 
 
 def facts_from(data: dict[str, Any]) -> SheetFacts:

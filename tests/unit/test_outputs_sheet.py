@@ -133,3 +133,27 @@ def test_ipp_response_parsing() -> None:
     with pytest.raises(PrintError, match="0x0406"):
         ipp._parse(struct.pack(">BBHI", 2, 0, 0x0406, 1) + b"\x03")
     assert ipp._request("q", 7).endswith(b"job-state-reasons\x03")
+
+
+def test_page_one_facts_come_from_the_ds_artifacts() -> None:
+    from appliance.outputs import bundle as b
+
+    ds = (
+        "example.com. 3600 IN DS 20326 13 2 E06D44B80B8F1D39A95C0B0D7C65D084\n"
+        "example.org.\tDS 4711 8 2 abcdef0123\n"
+        "; a comment line\n"
+    )
+    made = make_bundle(
+        signing.SoftwareSigner(),
+        [
+            b.Artifact("ds.txt", ds.encode(), "text/plain", "DS"),
+            b.Artifact("skr.xml", b"<x> IN DS 1 2 3 AB </x>", "application/xml", "SKR"),
+        ],
+    )
+    facts = sheet.facts_from_bundle(made)
+    assert facts.zones == ("example.com.", "example.org.")
+    assert facts.ksk_key_tags == (20326, 4711)
+    assert facts.ds_records == (
+        "example.com. 3600 IN DS 20326 13 2 E06D44B80B8F1D39A95C0B0D7C65D084",
+        "example.org. DS 4711 8 2 abcdef0123",
+    )
