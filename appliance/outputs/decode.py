@@ -34,7 +34,7 @@ def read_image(path: Path) -> list[str]:
         with Image.open(path) as img:
             img.load()
             gray = img.convert("L")
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot read image {path}: {exc}") from None
     found = zxingcpp.read_barcodes(
         gray,
