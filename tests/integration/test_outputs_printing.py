@@ -79,3 +79,13 @@ def test_unknown_queue_fails_with_cups_message(cups: Cups, tmp_path: Path) -> No
     outcome = print_or_save(b"%PDF-1.4\n", tmp_path, "s.pdf", "no-such-queue", server=cups.socket)
     assert outcome.status == "failed"
     assert "no-such-queue" in outcome.detail or "does not exist" in outcome.detail
+
+
+def test_job_on_a_stopped_printer_is_reported_queued(cups: Cups, tmp_path: Path) -> None:
+    cups.add_queue("paused", cups.out)
+    subprocess.run(["cupsdisable", "paused"], env=cups.env(), check=True)
+    outcome = print_or_save(b"%PDF-1.4\n", tmp_path, "s.pdf", "paused",
+                            server=cups.socket, wait_seconds=1)  # fmt: skip
+    assert outcome.status == "queued"
+    assert "pending" in outcome.detail
+    assert "still waiting on paused" in outcome.operator_text()
