@@ -10,7 +10,7 @@ import dns.rdatatype
 
 from appliance import atomic
 from appliance.dnssec import iana, knot
-from appliance.dnssec.model import Document
+from appliance.dnssec.model import Document, Key
 
 
 def render(doc: Document, generator: str = "appliance") -> bytes:
@@ -19,10 +19,14 @@ def render(doc: Document, generator: str = "appliance") -> bytes:
     if doc.format == "iana":
         return iana.write_response(doc).encode("utf-8")
     lines: list[str] = []
+    key_lines: dict[Key, str] = {}  # the same keys recur in thousands of slots
     for b in doc.bundles:
         lines.append(knot.slot_header("response", b.inception))
         for k in b.keys:
-            lines.append(knot.format_record(k.owner, k.ttl, k.dnskey()))
+            line = key_lines.get(k)
+            if line is None:
+                line = key_lines[k] = knot.format_record(k.owner, k.ttl, k.dnskey())
+            lines.append(line)
         for r in sorted(b.records, key=lambda r: r.rdtype):  # CDNSKEY, then CDS (as keymgr)
             rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(r.rdtype),
                                         r.text)

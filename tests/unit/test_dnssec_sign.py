@@ -137,6 +137,11 @@ def test_knot_skr_with_cds_verifies_and_round_trips(tmp_path: Path) -> None:
     assert again.kind == "response" and again.format == "knot"
     assert len(again.bundles) == len(skr.bundles)
     assert [r.rdtype for r in again.bundles[0].records] == ["CDNSKEY", "CDS"]
+    for ours, read in zip(skr.bundles, again.bundles, strict=True):
+        assert read.inception == ours.inception
+        assert [k.dnskey() for k in read.keys] == [k.dnskey() for k in ours.keys]
+        assert [s.rrsig for s in read.signatures] == [s.rrsig for s in ours.signatures]
+        assert read.records == ours.records
     assert _verify_all(again) == len(skr.bundles)
     first = again.bundles[0].signatures[0].rrsig
     assert first.inception == int((START - timedelta(minutes=90)).timestamp())
