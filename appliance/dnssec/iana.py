@@ -276,12 +276,15 @@ def _bundle(r: _Reader, pair: tuple[ET.Element, str], kind: Kind, domain: str) -
     parts = r.children(el, where, allowed)
     keys = tuple(_key(r, p, domain) for p in parts["Key"])
     sigs = tuple(_signature(r, p, domain) for p in parts["Signature"])
+    signers: list[str] = []
     for signer, signer_path in parts.get("Signer", []):
         r.attrs(signer, signer_path, {"keyIdentifier"}, set())
         r.children(signer, signer_path, {})
+        signers.append(signer.attrib["keyIdentifier"])
     return Bundle(
         id=el.attrib["id"], inception=r.when(parts["Inception"][0]),
-        expiration=r.when(parts["Expiration"][0]), keys=keys, signatures=sigs, where=where,
+        expiration=r.when(parts["Expiration"][0]), keys=keys, signatures=sigs,
+        signers=tuple(signers), where=where,
     )
 
 

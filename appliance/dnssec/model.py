@@ -100,6 +100,8 @@ class Bundle:
     keys: tuple[Key, ...]
     signatures: tuple[Signature, ...] = ()
     records: tuple[Record, ...] = ()
+    #: IANA <Signer keyIdentifier=...>: the KSKs the requester asks to sign (empty: any).
+    signers: tuple[str, ...] = ()
     where: str = field(default="", compare=False)
 
     @property

@@ -553,6 +553,11 @@ def _ksk(
         if not any(k.signs_at(b.inception) for k in ksks):
             yield E.KSR_KSK_ACTIVE(f"{b.where}: no KSK is scheduled to sign bundle {b.id} "
                                    f"({b.inception})")
+        elif b.signers and not any(
+            k.signs_at(b.inception) and k.identifier in b.signers for k in ksks
+        ):
+            yield E.KSR_KSK_ACTIVE(f"{b.where}: bundle {b.id} asks for signer(s) "
+                                   f"{', '.join(b.signers)}, none of which signs it")
     ksk_algs = {k.algorithm for k in ksks if not k.publish_only}
     if policy.ksk_algorithm is not None and ksk_algs != {policy.ksk_algorithm}:
         yield E.KSR_KSK_ALG(f"the KSK uses {sorted(ksk_algs)}, the policy says "

@@ -442,6 +442,11 @@ def _plan_iana(
     for b in doc.bundles:
         ttl = b.keys[0].ttl
         published, signing, ksk_part = ksk_keys.at(b.inception, ttl)
+        if b.signers:  # the requester named the KSKs it wants (IANA <Signer>)
+            signing = [s for s in signing if s.ksk.identifier in b.signers]
+            if not signing:
+                raise SigningError(f"Bundle {b.id} asks for signer(s) {', '.join(b.signers)}"
+                                   ", none of which is scheduled to sign it.")
         keys = tuple(b.keys) + ksk_part
         rrset = cache.get((ttl, keys))
         if rrset is None:

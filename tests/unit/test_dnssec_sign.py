@@ -486,3 +486,23 @@ def test_cli_check_with_the_previous_skr(
     assert main([*args, "--previous", str(IANA / "skr-root-2017-q1-0.xml"), "--previous",
                  str(IANA / "skr-root-2017-q2-0.xml"), ksr]) == 2
     assert "Two previous SKRs" in capsys.readouterr().err
+
+
+def test_iana_signer_elements_choose_the_signing_ksk() -> None:
+    data = (IANA / "ksr-root-2017-q2-0.xml").read_bytes()
+    asked = data.replace(b"<Expiration>2017-04-22T00:00:00</Expiration>",
+                         b'<Expiration>2017-04-22T00:00:00</Expiration>\n'
+                         b'<Signer keyIdentifier="Klajeyz"/>', 1)
+    ksr = formats.parse_bytes(asked, "ksr")
+    assert ksr.bundles[0].signers == ("Klajeyz",) and ksr.bundles[1].signers == ()
+    both = [Ksk(OLD, "Kjqmt7v"), Ksk(NEW, "Klajeyz")]
+    skr = sign_request(ksr, ZonePolicy.root(), both, now=START)
+    assert _shape(skr)[0][1] == ["Klajeyz"] and _shape(skr)[1][1] == ["Kjqmt7v", "Klajeyz"]
+    from appliance.dnssec.policy import check_request
+
+    only_old = [Ksk(OLD, "Kjqmt7v")]
+    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in only_old],
+                           now=datetime(2017, 3, 1, tzinfo=UTC))
+    assert [v.requirement for v in report.violations] == ["KSR-KSK-ACTIVE"]
+    with pytest.raises(SigningError, match="asks for signer"):
+        sign_request(ksr, ZonePolicy.root(), only_old, now=START)
