@@ -282,7 +282,13 @@ def _run_pipeline(
         items, indexes, signer = batches.pop(key)
         which = turn[0] % len(verifiers)
         turn[0] += 1
-        verifiers[which].submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
+        try:
+            verifiers[which].submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
+        except OSError as exc:  # the worker died (its pipe broke)
+            raise SigningError(
+                f"The verification worker failed ({exc}).",
+                hint="Nothing was written. Run again; report if it repeats.",
+            ) from None
         submitted[which].append((indexes, signer))
 
     worker = threading.Thread(target=sign_all, name="ksk-signer", daemon=True)

@@ -506,3 +506,20 @@ def test_iana_signer_elements_choose_the_signing_ksk() -> None:
     assert [v.requirement for v in report.violations] == ["KSR-KSK-ACTIVE"]
     with pytest.raises(SigningError, match="asks for signer"):
         sign_request(ksr, ZonePolicy.root(), only_old, now=START)
+
+
+def test_a_dead_verifier_process_is_a_clean_signing_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from appliance.dnssec import verifier
+
+    real = verifier.VerifierProcess.__init__
+
+    def start_then_die(self: verifier.VerifierProcess) -> None:
+        real(self)
+        self.kill()
+
+    monkeypatch.setattr(verifier.VerifierProcess, "__init__", start_then_die)
+    with pytest.raises(SigningError, match="verification worker failed"):
+        sign_request(_many_slots_doc(), HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")],
+                     now=START, pipeline=True)
