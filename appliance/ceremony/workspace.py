@@ -9,6 +9,8 @@ WORKSPACE/state/...         layer state that must survive a power cut (never sec
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from appliance import atomic
 from appliance.errors import CeremonyError
 
 JOURNAL = "journal.jsonl"
+#: Largest input copied from the media (a year of hourly Knot KSR slots is ~4 MB).
+MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,12 @@ class Workspace:
         return path, hashlib.sha256(data).hexdigest()
 
     def copy_input(self, name: str, source: Path) -> LoadedInput:
-        """Copy `source` into inputs/NAME (atomic) and hash the copy's bytes."""
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise CeremonyError(
-                f"Cannot read input {name} from {source}: {exc.strerror}",
-                hint="Check the media and the file name, then retry the step.",
-            ) from None
+        """Copy `source` into inputs/NAME (atomic) and hash the copy's bytes.
+
+        Media are untrusted: a symbolic link (it could point at a file of the appliance),
+        anything but a regular file (a FIFO or a device never ends) and a file over
+        MAX_INPUT_BYTES are refused before a byte is used."""
+        data = _read_input(name, Path(source))
         target = self.input_path(name)
         atomic.write_bytes(target, data)
         return LoadedInput(name, target, hashlib.sha256(data).hexdigest(), len(data), str(source))
@@ -74,3 +76,37 @@ class Workspace:
             return None
         data = path.read_bytes()
         return LoadedInput(name, path, hashlib.sha256(data).hexdigest(), len(data), "")
+
+
+def _read_input(name: str, source: Path) -> bytes:
+    def refuse(what: str, hint: str) -> CeremonyError:
+        return CeremonyError(f"Input {name} ({source}) {what}: refused.", hint=hint)
+
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if os.path.islink(source):
+            raise refuse(
+                "is a symbolic link",
+                "Copy the file itself onto the media (no links), then retry the step.",
+            ) from None
+        raise CeremonyError(
+            f"Cannot read input {name} from {source}: {exc.strerror}",
+            hint="Check the media and the file name, then retry the step.",
+        ) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise refuse("is not a regular file", "Name the file itself on the media.")
+        try:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise CeremonyError(
+                f"Cannot read input {name} from {source}: {exc.strerror}",
+                hint="Check the media and the file name, then retry the step.",
+            ) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise refuse(
+            f"is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB",
+            "Check that this is the right file; inputs of a ceremony are far smaller.",
+        )
+    return data
