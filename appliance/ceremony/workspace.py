@@ -94,9 +94,10 @@ def _read_input(name: str, source: Path) -> bytes:
             f"Cannot read input {name} from {source}: {exc.strerror}",
             hint="Check the media and the file name, then retry the step.",
         ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise refuse("is not a regular file", "Name the file itself on the media.")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise refuse("is not a regular file", "Name the file itself on the media.")
         try:
             data = handle.read(MAX_INPUT_BYTES + 1)
         except OSError as exc:
