@@ -1,0 +1,209 @@
+"""Hostile media: links, devices, FIFOs, huge files, path traversal, unexpected files.
+
+Every ceremony input (KSR, zones file, roster, any file read aloud) enters through one door,
+Workspace.copy_input (ctx.load_input): it must refuse a symbolic link, a directory, a FIFO
+(which would block the step forever), a device (/dev/zero would fill memory) and a file over
+MAX_INPUT_BYTES, before any byte is used, and a ceremony step reading such an input fails
+with that message, not a traceback. Bundles read back from the media and HSM backups given
+to a restore refuse names and blob paths that leave their folder (even when the manifest
+carrying them is validly signed) and links that point outside; a changed file behind a
+link is refused by its hash. What is tolerated (extra files in a bundle or backup folder,
+ignored because only the signed manifest's entries are read) is shown too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance import canonical
+from appliance.ceremony.workspace import MAX_INPUT_BYTES, Workspace
+from appliance.errors import ApplianceError, CeremonyError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    m = tmp_path / "media"
+    m.mkdir()
+    (m / "good.txt").write_bytes(b"a KSR\n")
+    (tmp_path / "secret-of-the-appliance").write_bytes(b"not for the media\n")
+    (m / "link.txt").symlink_to(tmp_path / "secret-of-the-appliance")
+    (m / "folder").mkdir()
+    os.mkfifo(m / "fifo")
+    with open(m / "huge.bin", "wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)  # sparse: costs no disk
+    return m
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("link.txt", "symbolic link"),
+        ("folder", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("huge.bin", "larger than"),
+        ("missing.txt", "Cannot read"),
+    ],
+)
+def test_workspace_refuses_hostile_inputs(media: Path, tmp_path: Path, name: str,
+                                          says: str) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    with pytest.raises(CeremonyError, match=says) as refused:
+        ws.copy_input("ksr", media / name)
+    assert refused.value.hint
+    assert not ws.input_path("ksr").exists(), "nothing half-copied"
+
+
+def test_workspace_refuses_a_device() -> None:
+    ws_root = Path(os.environ.get("TMPDIR", "/tmp")) / f"rel-dev-{os.getpid()}"
+    ws = Workspace(ws_root)
+    ws.ensure()
+    with pytest.raises(CeremonyError, match="not a regular file"):
+        ws.copy_input("ksr", Path("/dev/zero"))
+    assert ws.copy_input("ok", Path(__file__)).size == Path(__file__).stat().st_size
+
+
+def test_a_ceremony_step_reading_a_linked_input_fails_cleanly(media: Path,
+                                                             tmp_path: Path) -> None:
+    """The mini ceremony's hash.readaloud step given a link: the action fails with the
+    reason (the headless operator aborts), no traceback, the appliance file not copied."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    (tmp_path / "root/sys/class/net/lo").mkdir(parents=True)
+    (tmp_path / "config.toml").write_text(
+        '[hsm]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\n[airgap]\nrequired = true\n'
+    )
+    (tmp_path / "answers.toml").write_text(
+        '[attendance]\nCA = "Alice"\nIW = "Ian"\nCO1 = "Carol"\nCO2 = "Chris"\n'
+        f'[inputs]\ndoc = "{media / "link.txt"}"\n'
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance", "--config", str(tmp_path / "config.toml"), "run",
+         str(ROOT / "tests/data/ceremony/mini.toml"), "--answers",
+         str(tmp_path / "answers.toml"), "--signing-key", str(tmp_path / "key.pem"),
+         "--airgap-root", str(tmp_path / "root"), "--workspace", str(tmp_path / "ws")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "symbolic link" in out and "Traceback" not in out, out[-2000:]
+    assert not (tmp_path / "ws/inputs/doc").exists()
+    assert b"not for the media" not in (tmp_path / "ws/journal.jsonl").read_bytes()
+
+
+# --- bundles read back from the media ---------------------------------------------------
+
+
+def _bundle(tmp_path: Path) -> tuple[Path, bytes, Any]:
+    from appliance.outputs import bundle as bundle_mod
+    from tests.unit.test_fuzz_inputs import signer
+
+    b = bundle_mod.build_bundle(
+        ceremony_id="media", script_sha256="0" * 64, journal_head="1" * 64,
+        artifacts=[bundle_mod.Artifact("skr.txt", b"signed key response\n", "text/plain")],
+        signer=signer(), created="2026-12-04T10:00:00Z", appliance_version="0",
+        image_sha256="2" * 64,
+    )
+    return bundle_mod.write_bundle(b, tmp_path / "media"), signer().public_key_der(), b
+
+
+def test_a_signed_manifest_naming_a_path_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    from appliance.outputs import bundle as bundle_mod
+    from tests.unit.test_fuzz_inputs import signer
+
+    folder, public, _ = _bundle(tmp_path)
+    doc = json.loads((folder / "manifest.json").read_bytes())
+    for evil in ("../../etc/passwd", "/etc/passwd", "sub/skr.txt", ".hidden", "manifest.json"):
+        doc["manifest"]["artifacts"][0]["name"] = evil
+        doc["signature"] = signer().sign(canonical.dumps(doc["manifest"])).hex()
+        raw = canonical.dumps(doc)
+        with pytest.raises(ApplianceError, match="safe file name|signature|manifest"):
+            bundle_mod.parse_signed_manifest(raw, public)
+
+
+def test_a_linked_artifact_must_still_match_its_hash(tmp_path: Path) -> None:
+    from appliance.outputs import bundle as bundle_mod
+
+    folder, public, _ = _bundle(tmp_path)
+    (tmp_path / "elsewhere").write_bytes(b"something else\n")
+    (folder / "skr.txt").unlink()
+    (folder / "skr.txt").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ApplianceError, match="does not match"):
+        bundle_mod.read_bundle_dir(folder, public)
+
+
+def test_extra_files_in_a_bundle_folder_are_ignored_not_used(tmp_path: Path) -> None:
+    from appliance.outputs import bundle as bundle_mod
+
+    folder, public, _ = _bundle(tmp_path)
+    (folder / "evil.sh").write_bytes(b"#!/bin/sh\nrm -rf /\n")
+    got = bundle_mod.read_bundle_dir(folder, public)
+    assert [a.name for a in got.artifacts] == ["skr.txt"]
+
+
+# --- HSM backups given to a restore ------------------------------------------------------
+
+
+@pytest.fixture
+def backup(softhsm: Any, tmp_path: Path) -> Any:
+    from appliance.hsm import keygen
+    from appliance.hsm.backup import create_backup
+
+    label = "media-backup"
+    softhsm.init_token(label)
+    try:
+        with softhsm.open(label) as session:
+            ceremony = keygen.generate_ceremony_key(session)
+            keygen.generate_key(session, 13, role="zsk", zone="example.")
+            made = create_backup(session, bytearray(range(32)), tmp_path / "backups",
+                                 lock=False)
+            yield made.backup.path, ceremony
+    finally:
+        softhsm.delete_token(label)
+
+
+def test_backup_blob_paths_and_links_cannot_leave_the_backup(backup: Any, tmp_path: Path) -> None:
+    from appliance.hsm.backup import load_backup
+
+    folder, ceremony = backup
+    public = ceremony.public_key_der()
+    load_backup(folder, expected_ceremony_key_der=public)
+    raw = (folder / "manifest.json").read_bytes()
+    doc = json.loads(raw)
+    blob = folder / doc["manifest"]["keys"][0]["blob"]
+    original = blob.read_bytes()
+
+    # a blob link pointing outside the backup folder, even to the same bytes
+    (tmp_path / "outside.bin").write_bytes(original)
+    blob.unlink()
+    blob.symlink_to(tmp_path / "outside.bin")
+    with pytest.raises(ApplianceError, match="leaves the backup directory"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    blob.unlink()
+    blob.write_bytes(original)
+
+    # a validly signed manifest naming ../ paths (a ceremony key misused): still refused
+    doc["manifest"]["keys"][0]["blob"] = "../../outside.bin"
+    doc["signature"] = ceremony.sign(canonical.dumps(doc["manifest"])).hex()
+    (folder / "manifest.json").write_bytes(canonical.dumps(doc))
+    with pytest.raises(ApplianceError, match="leaves the backup directory|blob"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    (folder / "manifest.json").write_bytes(raw)
+
+    # an extra file in blobs/ is ignored: only the signed entries are read
+    (folder / "blobs" / "extra.bin").write_bytes(b"\0" * 100)
+    assert len(load_backup(folder, expected_ceremony_key_der=public).entries) == 2
