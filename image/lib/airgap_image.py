@@ -22,6 +22,10 @@ from pathlib import Path
 MODULE_DIRS: tuple[str, ...] = (
     "drivers/net",
     "net",
+    # No signal in or out by other means either: radio and TV receivers, SDR tuners, IR,
+    # cameras (drivers/media), microphones and speakers (sound).
+    "drivers/media",
+    "sound",
     "drivers/bluetooth",
     "drivers/nfc",
     "drivers/infiniband",
