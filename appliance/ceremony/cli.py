@@ -62,6 +62,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PEM",
         help="DEVELOPMENT ONLY: software P-256 key that signs the journal head",
     )
+    run.add_argument(
+        "--virtual-cards",
+        metavar="DIR",
+        help="demo/CI: virtual cards (vcard state files) the answers insert",
+    )
+    run.add_argument(
+        "--ceremony-key",
+        metavar="FINGERPRINT",
+        help="SHA-256 fingerprint of the trusted ceremony key (else the IW "
+        "confirms the one the roster names against the printed sheet)",
+    )
     run.add_argument("--airgap-root", help=argparse.SUPPRESS)
     run.add_argument("--quiet", action="store_true", help="print only the outcome")
     run.set_defaults(handler=cmd_run)
@@ -157,6 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config,
         signing_key=Path(args.signing_key) if args.signing_key else None,
         airgap_root=Path(args.airgap_root) if args.airgap_root else None,
+        virtual_cards=Path(args.virtual_cards) if args.virtual_cards else None,
+        ceremony_fingerprint=args.ceremony_key,
     )
     operator = headless_operator(answers, services, echo=None if args.quiet else print)
     engine = Engine(

@@ -190,17 +190,34 @@ class Engine:
         )
 
     def _seal_finished(self, state: JournalState) -> Outcome:
-        """A finished journal: sign its end if a power cut came before the signature."""
+        """A finished journal: sign its end if a power cut came before the signature
+        (re-establishing the HSM session for the ceremony key when needed)."""
         self._check_same_script(state)
-        if state.entries[-1].kind == "signature" or self.services.signer is None:
+        if state.entries[-1].kind == "signature":
             raise RefusedToStart(
                 f"The workspace {self.workspace.root} holds a finished ceremony ({state.outcome}).",
                 hint="Use a fresh workspace for a new ceremony; keep this one as its record.",
             )
         self._writer = JournalWriter(state, self.clock)
+        start = state.entries[0].data
+        self._attendance = {str(k): str(v) for k, v in start.get("attendance", {}).items()}
+        if self.services.signer is None:
+            self._writer.append(
+                "resume", {"at_step": None, "reason": "sign the end of the ceremony"}, actor="CA"
+            )
+            for step in self.script.steps():
+                if step.action and self._spec(step).session:
+                    self._run_action(step, reestablish=True)
+        if self.services.signer is None:
+            self._writer.close()
+            raise RefusedToStart(
+                "The ceremony ended but its end is not signed, and no ceremony key is "
+                "available to sign it.",
+                hint="Run again where the HSM can be activated, or keep the journal as is.",
+            )
         self._checkpoint()
         self._writer.close()
-        last = next(e for e in reversed(state.entries) if e.kind in ("end", "abort"))
+        last = next(e for e in state.entries if e.kind in ("end", "abort"))
         return Outcome(
             "ended" if last.kind == "end" else "aborted",
             self._writer.path,

@@ -105,19 +105,28 @@ class JournalState:
 
     @property
     def finished(self) -> bool:
-        kinds = [e.kind for e in self.entries if e.kind != "signature"]
-        return bool(kinds) and kinds[-1] in ("end", "abort")
+        return any(e.kind in ("end", "abort") for e in self.entries)
 
     @property
     def outcome(self) -> str:
         if not self.entries:
             return "empty"
-        kinds = [e.kind for e in self.entries if e.kind != "signature"]
-        if kinds[-1] == "end":
-            return "ended"
-        if kinds[-1] == "abort":
-            return "aborted"
+        for e in self.entries:
+            if e.kind == "end":
+                return "ended"
+            if e.kind == "abort":
+                return "aborted"
         return "unfinished"
+
+
+def allowed_after_end(entry: Entry) -> bool:
+    """After the end only its signature may follow, plus (when a power cut came before the
+    signature) the resume entry and the HSM session re-established to make it."""
+    return (
+        entry.kind in ("signature", "resume")
+        or entry.kind == "action"
+        and bool(entry.data.get("reestablished"))
+    )
 
 
 def _entry_from(obj: Any) -> Entry | None:
@@ -199,7 +208,7 @@ def read(path: Path) -> JournalState:
             )
         if seq == 0 and entry.kind != "start":
             raise JournalTampered(f"{path}: seq 0 is not a ceremony start.", seq=0, line=1)
-        if entries and JournalState(path, tuple(entries)).finished and entry.kind != "signature":
+        if entries and JournalState(path, tuple(entries)).finished and not allowed_after_end(entry):
             raise JournalTampered(
                 f"{path}: seq {seq} follows the end of the ceremony.", seq=seq, line=index + 1
             )
@@ -318,8 +327,12 @@ class JournalWriter:
             prev=self.head,
         )
         line = entry.line()
-        self._writes += 1
-        phase = killpoints.journal_phase(self._writes)
+        # The power-cut hook counts writes that make progress: not the resume entry nor the
+        # re-established session actions that every resumed process writes first.
+        phase = None
+        if kind != "resume" and not entry.data.get("reestablished"):
+            self._writes += 1
+            phase = killpoints.journal_phase(self._writes)
         if phase == "before":
             killpoints.die()
         if phase == "torn":

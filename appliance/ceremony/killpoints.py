@@ -1,7 +1,8 @@
 """Test hook: kill this process at a chosen point, to prove power-cut resume.
 
 `APPLIANCE_KILL_AT` names one point per process run:
-- `journal:N:before|torn|after`: the Nth journal write of this process; `before` dies
+- `journal:N:before|torn|after`: the Nth journal write of this process that makes progress
+  (the resume entry and re-established session actions are not counted); `before` dies
   before writing, `torn` writes half the line (fsync'd) then dies, `after` dies once the
   line is durable;
 - `action:STEP`: inside the action of step STEP, after its side effect and before the

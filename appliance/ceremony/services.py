@@ -11,6 +11,7 @@ from pathlib import Path
 
 from appliance.ceremony.answers import Answers, AnswersOperator
 from appliance.ceremony.context import Services
+from appliance.ceremony.virtual_cards import VirtualCardRoom
 from appliance.config import Config
 from appliance.errors import UsageError
 from appliance.signing import SoftwareSigner
@@ -35,12 +36,26 @@ def build_services(
     *,
     signing_key: Path | None = None,
     airgap_root: Path | None = None,
+    virtual_cards: Path | None = None,
+    ceremony_fingerprint: str | None = None,
 ) -> Services:
-    services = Services()
+    """Services for a headless run. Virtual cards come from `virtual_cards`, else from the
+    demo world (`[demo] state`/cards) when the configuration is a demo."""
+    services = Services(ceremony_fingerprint=ceremony_fingerprint)
     if signing_key is not None:
         services.signer = load_software_signer(signing_key)
     if airgap_root is not None:
         services.airgap_root = airgap_root
+    if virtual_cards is None and config is not None and config.demo.enabled:
+        virtual_cards = config.demo.state / "cards"
+    if virtual_cards is not None:
+        room = VirtualCardRoom(virtual_cards)
+        services.cards = room
+        services.card_slots = room
+    if config is not None:
+        from appliance import demo
+
+        demo.activate(config)
     return services
 
 

@@ -104,6 +104,7 @@ def ksr_check(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     if entry is None:
         raise ActionFailed(f"The zones file has no policy for {doc.domain}.")
     report = _check(ctx, doc, entry, _ksks(ctx, entry, need_hsm=False))
+    ctx.kill_point()
     for v in report.blocking:
         ctx.operator.notify(ctx.step.id, f"{v.requirement}: {v.message}", "error")
     if not report.ok:

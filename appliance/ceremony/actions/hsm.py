@@ -216,6 +216,7 @@ def coverage(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     from appliance.hsm import coverage as cov
 
     report = cov.check(hsm_session(ctx), backups_dir(ctx))
+    ctx.kill_point()
     for line in report.lines():
         ctx.operator.notify(ctx.step.id, line, "info" if report.ok else "warning")
     data = {
