@@ -176,9 +176,12 @@ def check_params(
 
 
 def with_defaults(schema: Mapping[str, Param], values: Mapping[str, Any]) -> dict[str, Any]:
-    out = {name: spec.default for name, spec in schema.items() if not spec.required}
-    out.update(values)
-    return out
+    """The parameters in schema order, defaults filled in."""
+    return {
+        name: values[name] if name in values else spec.default
+        for name, spec in schema.items()
+        if name in values or not spec.required
+    }
 
 
 def schema_lines(schema: Mapping[str, Param]) -> Sequence[str]:
