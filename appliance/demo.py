@@ -325,6 +325,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-tui", action="store_true", help="set up, print the checks, and stop")
     p.add_argument(
-        "--console", action="store_true", help="16-colour Linux console palette (auto on TERM=linux)"
+        "--console", action="store_true", help="16-colour Linux console palette (TERM=linux: auto)"
     )
     p.set_defaults(handler=command)

@@ -5,19 +5,45 @@ from __future__ import annotations
 import argparse
 import os
 
-from appliance.config import load_config
+from appliance.config import Config, load_config
+
+
+def demo_world_parts(config: Config) -> dict[str, object]:
+    """The demo's card tray (pcscd + vpcd when they come up, else in process) and proposals."""
+    from appliance import demo
+    from appliance.tui.cardroom import DirectTray, PcscTray, TrayCard
+
+    world = demo.DemoWorld(config)
+    cards = tuple(TrayCard(c.name, c.serial, c.seat, c.holder, c.pin) for c in demo.CARDS)
+    tray: object
+    try:
+        import vcard.harness as harness
+
+        up = harness.up(world.cards_dir)
+        if len(up.readers) < 2:
+            raise RuntimeError("vpcd readers not visible")
+        tray = PcscTray(up.client, tuple(up.readers), cards)
+    except Exception:  # noqa: BLE001 - no pcscd here: the in-process readers still demo it all
+        tray = DirectTray(world.cards_dir, cards)
+    return {"tray": tray, "demo": True, "people": dict(demo.PEOPLE), "inputs": world.inputs()}
+
+
+def start_tui(config: Config, *, console: bool = False) -> int:
+    from appliance.tui.app import create_app
+
+    console = console or os.environ.get("TERM") == "linux"
+    parts = demo_world_parts(config) if config.demo.enabled else {}
+    create_app(config, console=console, **parts).run()
+    return 0
 
 
 def command(args: argparse.Namespace) -> int:
     from appliance import demo
-    from appliance.tui.app import create_app
 
     config = load_config(args.config)
     if config.demo.enabled:
-        demo.prepare(config)
-    console = args.console or os.environ.get("TERM") == "linux"
-    create_app(config, console=console).run()
-    return 0
+        demo.build_world(config, say=print)
+    return start_tui(config, console=args.console)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from appliance.config import Config
 from appliance.doctor import CheckResult
 from appliance.tui.widgets.clock_bar import ClockBar
 from appliance.tui.widgets.status_table import StatusTable
@@ -42,6 +43,32 @@ def list_scripts(folder: Path) -> list[ScriptEntry]:
     return entries
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    script: Path
+    workspace: Path
+
+
+def unfinished_ceremonies(workspaces: Path, scripts: Path) -> list[Unfinished]:
+    """Workspaces whose journal started and has no end: resumable from the start screen."""
+    import json
+
+    found: list[Unfinished] = []
+    for journal in sorted(workspaces.glob("*/journal.jsonl")) if workspaces.is_dir() else []:
+        try:
+            lines = journal.read_bytes().splitlines()
+            first = json.loads(lines[0]) if lines else None
+            kinds = {json.loads(line).get("kind") for line in lines[-3:] if line.strip()}
+        except (OSError, ValueError):
+            continue
+        if not isinstance(first, dict) or kinds & {"end", "abort"}:
+            continue
+        name = str(first.get("data", {}).get("script", {}).get("file", ""))
+        if name and (scripts / name).is_file():
+            found.append(Unfinished(scripts / name, journal.parent))
+    return found
+
+
 class StartScreen(Screen[None]):
     BINDINGS = [
         Binding("r", "refresh", "Re-check"),
@@ -54,21 +81,26 @@ class StartScreen(Screen[None]):
     """
 
     class ScriptChosen(Message):
-        def __init__(self, path: Path) -> None:
+        """Start `path` in a new workspace, or resume the ceremony in `workspace`."""
+
+        def __init__(self, path: Path, workspace: Path | None = None) -> None:
             super().__init__()
             self.path = path
+            self.workspace = workspace
 
     def __init__(
         self,
-        scripts_folder: Path,
+        config: Config,
         checks: Callable[[], list[CheckResult]],
         clock: Callable[[], datetime],
     ) -> None:
         super().__init__()
         self.clock = clock
-        self.scripts_folder = scripts_folder
+        self.config = config
+        self.scripts_folder = config.paths.scripts
         self.checks = checks
-        self.scripts = list_scripts(scripts_folder)
+        self.scripts = list_scripts(self.scripts_folder)
+        self.unfinished = unfinished_ceremonies(config.paths.workspace, self.scripts_folder)
 
     def compose(self) -> ComposeResult:
         yield ClockBar("Ceremony appliance: start", self.clock)
@@ -81,6 +113,11 @@ class StartScreen(Screen[None]):
                 classes="section",
             )
             options = [
+                Option(Text(f"RESUME {u.script.name}: unfinished, at {u.workspace.name}",
+                            style="bold"), id=f"resume:{u.workspace}")
+                for u in self.unfinished
+            ]
+            options += [
                 Option(Text(f"{s.title}  [{s.path.name}]"), id=str(s.path)) for s in self.scripts
             ]
             if not options:
@@ -105,5 +142,11 @@ class StartScreen(Screen[None]):
         self.query_one(StatusTable).show(results)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self.post_message(self.ScriptChosen(Path(event.option.id)))
+        chosen = event.option.id
+        if not chosen:
+            return
+        if chosen.startswith("resume:"):
+            found = next(u for u in self.unfinished if str(u.workspace) == chosen[7:])
+            self.post_message(self.ScriptChosen(found.script, found.workspace))
+        else:
+            self.post_message(self.ScriptChosen(Path(chosen)))
