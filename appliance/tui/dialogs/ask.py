@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -33,14 +34,21 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog .keys { text-style: bold; }
     """
 
-    def __init__(self, role: str, prompt: str, kind: str) -> None:
+    def __init__(self, role: str, prompt: str, kind: str, shown: Any = None,
+                 shown_title: str = "") -> None:
         super().__init__()
         self.role = role
         self.prompt = prompt
         self.kind = kind
+        #: What the room is comparing (a hash read-aloud), repeated above the question.
+        self.shown = shown
+        self.shown_title = shown_title
 
     def compose(self) -> ComposeResult:
         with Vertical():
+            if self.shown is not None:
+                yield Static(self.shown_title, classes="who")
+                yield Static(self.shown, id="shown")
             label = {"witness": "WITNESS CHECK", "action": "QUESTION"}.get(self.kind, "CONFIRM")
             yield Label(f" {label}: {self.role} answers ", classes="who")
             yield Static(self.prompt, id="prompt")
@@ -91,7 +99,11 @@ class AttendanceDialog(ModalScreen[dict[str, str]]):
     AttendanceDialog { align: center middle; }
     AttendanceDialog > Vertical { width: 70; height: auto; max-height: 100%;
                                   border: thick $primary; padding: 0 1; background: $surface; }
-    AttendanceDialog Input { height: 1; border: none; padding: 0 1; }
+    AttendanceDialog Horizontal { height: 1; }
+    AttendanceDialog .seat { width: 6; text-style: bold; }
+    AttendanceDialog Input, AttendanceDialog Input:focus { height: 1; border: none;
+                                                           padding: 0 1; width: 1fr; }
+    AttendanceDialog Input:focus { text-style: reverse; }
     AttendanceDialog .title { text-style: bold; }
     AttendanceDialog #problem { text-style: bold; }
     """
@@ -108,8 +120,10 @@ class AttendanceDialog(ModalScreen[dict[str, str]]):
         with Vertical():
             yield Label("Attendance: the person in each seat", classes="title")
             for seat in self.seats:
-                yield Input(self.proposed.get(seat, ""), placeholder=f"{seat}: full name",
-                            id=f"seat-{seat}")
+                with Horizontal():
+                    yield Label(seat, classes="seat")
+                    yield Input(self.proposed.get(seat, ""), placeholder="full name",
+                                id=f"seat-{seat}")
             yield Static("", id="problem")
             yield Static("Tab/Enter: next seat    Ctrl+S: record attendance", classes="hint")
 

@@ -101,6 +101,7 @@ class CeremonyScreen(Screen[None]):
         self._started_at: datetime | None = None
         self._presented: list[str] = []
         self.print_status: str | None = None
+        self._readout: tuple[Any, str] | None = None
         #: What the room is waiting for (tests and the tray read these).
         self.waiting_card: CardRequest | None = None
         self.removing: str | None = None
@@ -179,8 +180,9 @@ class CeremonyScreen(Screen[None]):
         writer = self.engine._writer if self.engine is not None else None
         head = writer.head[:12] if writer is not None and writer.entries else "-"
         script_id = self.engine.script.id if self.engine is not None else self.script_path.stem
+        where = f" {self.workspace.name}" if self.size.width > 100 else ""
         self.query_one("#header", Static).update(
-            f"{script_id} {self.workspace.name}  {now:%Y-%m-%d %H:%M:%S} UTC  "
+            f"{script_id}{where}  {now:%Y-%m-%d %H:%M:%S} UTC  "
             f"elapsed {hours:d}:{minutes:02d}:{seconds:02d}  journal {head}"
         )
         self._checklist()
@@ -222,6 +224,7 @@ class CeremonyScreen(Screen[None]):
     async def begin_step(self, view: StepView) -> None:
         self.view = view
         self._presented = []
+        self._readout = None
         roles = ", ".join(view.roles) or "CA"
         self.query_one("#step-title", Static).update(
             Text(view.title.upper(), style="bold")
@@ -274,7 +277,10 @@ class CeremonyScreen(Screen[None]):
     async def ask_confirm(self, request: Confirmation) -> bool:
         name = self.attendance.get(request.role, "")
         who = f"{request.role} ({name})" if name else request.role
-        return bool(await self._dialog(ConfirmDialog(who, request.prompt, request.purpose)))
+        shown, title = self._readout if self._readout else (None, "")
+        return bool(await self._dialog(
+            ConfirmDialog(who, request.prompt, request.purpose, shown, title)
+        ))
 
     async def ask_typed(self, request: TypedConfirmation) -> bool:
         title = f"{request.step_id}: {request.role} types the word"
@@ -405,8 +411,9 @@ class CeremonyScreen(Screen[None]):
             self._panel(Text(text), alert=True, title="Problem")
         elif digest and ("SHA-256" in text or "DS" in text):
             label = text.split("SHA-256")[0].strip() or "hash"
-            self._panel(readout_table(bytes.fromhex(digest.group(0))),
-                        title=f"Read aloud: {label[:40]}")
+            table = readout_table(bytes.fromhex(digest.group(0)))
+            self._readout = (table, f" Read aloud: {label[:40]} SHA-256 ")
+            self._panel(table, title=f"Read aloud: {label[:40]}")
         elif "sheet" in text and ("printer" in text.lower() or "print" in text.lower()):
             self.print_status = text
             self._show_outputs(text)

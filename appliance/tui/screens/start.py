@@ -35,7 +35,8 @@ def list_scripts(folder: Path) -> list[ScriptEntry]:
     entries: list[ScriptEntry] = []
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         try:
-            meta = tomllib.loads(path.read_text(encoding="utf-8")).get("meta", {})
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            meta = doc.get("ceremony") or doc.get("meta") or {}
             title = str(meta.get("title", path.stem))
         except (OSError, tomllib.TOMLDecodeError):
             title = f"{path.stem} (cannot be read: run `appliance script check`)"
