@@ -19,7 +19,9 @@ hundred (about 4 minutes on 2 cores), `APPLIANCE_POWERCUT_SEED` picks other poin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import random
@@ -39,14 +41,49 @@ SCRIPTS = ("exercise", "ksk-generate", "ksr-sign", "backup")
 TOKEN = "reliability-powercut"
 
 
+def build_world(softhsm: Any, folder: Path, token: str) -> Any:
+    """The e2e tests' world on a token of our own (the SoftHSM fixture is shared)."""
+    from tests.e2e import test_ceremony_ksk_ksr as e2e
+
+    if "token" in inspect.signature(e2e.build_world).parameters:
+        return e2e.build_world(softhsm, folder, token=token)
+    saved = e2e.TOKEN
+    e2e.TOKEN = token
+    try:
+        return e2e.build_world(softhsm, folder)
+    finally:
+        e2e.TOKEN = saved
+
+
+def _world_json(world: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(world):
+        value = getattr(world, f.name)
+        out[f.name] = value.hex() if isinstance(value, bytes) else (
+            str(value) if isinstance(value, Path) else value)
+    return out
+
+
+def _world_from(data: dict[str, Any]) -> Any:
+    from tests.e2e import test_ceremony_ksk_ksr as e2e
+
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(e2e.World):
+        value = data[f.name]
+        if f.name == "ceremony_key":
+            value = bytes.fromhex(value)
+        elif f.name in ("folder", "config", "cards", "media"):
+            value = Path(value)
+        kwargs[f.name] = value
+    return e2e.World(**kwargs)
+
+
 def child(spec_path: str) -> None:
     """Run one ceremony in this process (the kill hook reads APPLIANCE_KILL_AT)."""
     from tests.e2e import test_ceremony_ksk_ksr as e2e
 
     spec = json.loads(Path(spec_path).read_text())
-    w = spec["world"]
-    world = e2e.World(Path(w["folder"]), Path(w["config"]), Path(w["cards"]), Path(w["media"]),
-                      bytes.fromhex(w["ceremony_key"]), w["seats"], w["serials"])
+    world = _world_from(spec["world"])
     outcome, op = e2e.run_script(world, spec["script"], spec["inputs"], Path(spec["ws"]))
     if outcome.status != "ended":
         print("\n".join(op.transcript[-20:]), file=sys.stderr)
@@ -56,10 +93,7 @@ def child(spec_path: str) -> None:
 def _spec(tmp: Path, world: Any, script: str, inputs: dict[str, str], ws: Path) -> Path:
     path = tmp / f"spec-{ws.name}.json"
     path.write_text(json.dumps({
-        "world": {"folder": str(world.folder), "config": str(world.config),
-                  "cards": str(world.cards), "media": str(world.media),
-                  "ceremony_key": world.ceremony_key.hex(), "seats": world.seats,
-                  "serials": world.serials},
+        "world": _world_json(world),
         "script": script, "inputs": inputs, "ws": str(ws),
     }))
     return path
@@ -147,12 +181,7 @@ def test_seeded_power_cuts_across_the_headless_library(softhsm: Any, tmp_path: P
     from tests.support.knot import KnotZsk
 
     began = time.monotonic()
-    saved = e2e.TOKEN
-    e2e.TOKEN = TOKEN  # our own token, whatever the e2e tests left in this SoftHSM
-    try:
-        world = e2e.build_world(softhsm, tmp_path / "world")
-    finally:
-        e2e.TOKEN = saved
+    world = build_world(softhsm, tmp_path / "world", TOKEN)
     roster = str(world.media / "roster.json")
     practice = tmp_path / "practice.txt"
     practice.write_bytes(b"practice input read aloud\n")

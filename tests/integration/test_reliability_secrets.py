@@ -103,12 +103,7 @@ def test_full_ceremonies_leave_no_secret_behind(softhsm: Any, tmp_path: Path) ->
 
     need_pdftotext = shutil.which("pdftotext")
     assert need_pdftotext, "poppler-utils (pdftotext) is in deps/apt-packages.txt"
-    saved = e2e.TOKEN
-    e2e.TOKEN = "reliability-secrets"
-    try:
-        world = e2e.build_world(softhsm, tmp_path / "world")
-    finally:
-        e2e.TOKEN = saved
+    world = pc.build_world(softhsm, tmp_path / "world", "reliability-secrets")
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     tmp.mkdir()
