@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo test lint typecheck pytest bench clean image-check release-check
 
 setup: $(STAMP)
 	@bash deps/apt-install
@@ -28,6 +28,15 @@ lint: setup
 
 test: setup lint
 	$(VENV)/bin/pytest
+	$(MAKE) image-check
+
+# The live image: a clean build, then the self-test boot with BIOS and with UEFI (image/README.md).
+image-check: setup
+	@bash image/check
+
+# Release check: two builds compared bit for bit, USB-stick boots, negative controls.
+release-check: setup
+	@bash image/release-check
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
