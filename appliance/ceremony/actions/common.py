@@ -101,6 +101,10 @@ class Presented:
         return {"seat": self.seat, "serial": self.serial, "index": self.index}
 
 
+#: Removals of one holder's card during one quorum before that holder is not asked again.
+MAX_PULLS = 3
+
+
 def collect_quorum(
     ctx: ActionContext, roster: Roster, set_id: str, family: str, purpose: str
 ) -> tuple[QuorumSession, list[Presented]]:
@@ -108,10 +112,13 @@ def collect_quorum(
 
     A card refused before its PIN (not a member, revoked, repeated) is handed back and that
     seat is not asked again; a wrong PIN is reported with the tries left, and the same
-    holder may try again (each try is the holder's decision, never automatic).
+    holder may try again (each try is the holder's decision, never automatic). A card pulled
+    out during its turn is reported and that holder is asked again; the cards already
+    accepted stay accepted.
     """
+    from appliance.cards.errors import CardRemoved as CardGone
     from appliance.errors import SharingError
-    from appliance.sharing.errors import WrongPin
+    from appliance.sharing.errors import CardRemoved, WrongPin
     from appliance.sharing.quorum import QuorumSession
 
     if ctx.services.cards is None:
@@ -120,14 +127,30 @@ def collect_quorum(
     candidates = tuple(ctx.seats_for(family))
     presented: list[Presented] = []
     refused: list[str] = []
+    pulled: dict[str, int] = {}
+    stray = 0
     try:
         while not session.complete:
             exclude = tuple(p.seat for p in presented) + tuple(refused)
-            seat = ctx.operator.present_card(CardRequest(ctx.step.id, purpose, candidates, exclude))
+            try:
+                seat = ctx.operator.present_card(
+                    CardRequest(ctx.step.id, purpose, candidates, exclude)
+                )
+            except (CardRemoved, CardGone) as exc:  # pulled while the reader opened it
+                ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
+                stray += 1
+                if stray > MAX_PULLS * max(1, len(candidates)):
+                    raise ActionFailed(
+                        "Cards keep leaving the reader before they can be read.",
+                        hint="Check the reader and its cable, then retry the step.",
+                    ) from None
+                continue
             try:
                 card = ctx.services.cards.holder_card()
                 try:
                     session.check_card(card)
+                except CardRemoved:
+                    raise  # not a refusal: the holder re-seats the card (below)
                 except SharingError as exc:
                     refused.append(seat)
                     ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
@@ -148,6 +171,11 @@ def collect_quorum(
                     f"{seat}: card {accepted.card_serial} accepted "
                     f"({accepted.have} of {accepted.need}).",
                 )
+            except (CardRemoved, CardGone) as exc:
+                ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
+                pulled[seat] = pulled.get(seat, 0) + 1
+                if pulled[seat] >= MAX_PULLS:  # a card that never stays in: ask the others
+                    refused.append(seat)
             finally:
                 ctx.operator.remove_card(ctx.step.id, seat)
     except BaseException:
