@@ -19,9 +19,12 @@ Each test prints the number of points tried; docs/reliability.md records them.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -382,3 +385,124 @@ def test_retest_and_quorum_through_pcscd_with_the_card_pulled_at_every_apdu(
         tried += 1
     print(f"\npcscd path (retest + quorum): {tried} pull points of {total} APDU boundaries")
     assert tried >= 10
+
+
+# --- the engine: hsm.activate with a card pulled at every APDU of one officer's turn --------
+
+ACTIVATE_SCRIPT = """
+[ceremony]
+id = "activate-only"
+title = "Activation under card faults"
+version = "1.0"
+kind = "exercise"
+
+[roles]
+CA = 1
+IW = 1
+CO = 3
+
+[[act]]
+id = "a"
+title = "Act 1"
+
+[[act.step]]
+id = "activate"
+title = "Activate the HSM"
+roles = ["CO"]
+say = "Officers, one at a time."
+action = "hsm.activate"
+params = { quorum = 3 }
+
+[[act.step]]
+id = "close"
+title = "Close"
+roles = ["CA"]
+say = "Done."
+"""
+
+
+def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
+    softhsm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room as the ceremony sees it: the headless operator presents CO1..CO3 through
+    the virtual card room; CO2's card is pulled at its Nth command. The step must end with
+    the HSM active, the removal told to the operator, CO2 asked again (not struck off), and
+    CO2's PIN counter untouched."""
+    from vcard.card import VirtualCard
+    from vcard.direct import DirectTransport
+
+    from appliance.ceremony import journal
+    from appliance.ceremony.answers import Answers, AnswersOperator, CardAnswer
+    from appliance.ceremony.context import Services
+    from appliance.ceremony.engine import Engine
+    from appliance.ceremony.loader import loads_script
+    from appliance.ceremony.registry import default_registry
+    from appliance.ceremony.virtual_cards import VirtualCardRoom
+    from appliance.config import load_config
+    from tests.e2e import test_ceremony_ksk_ksr as e2e
+    from tests.integration.test_reliability_powercut import build_world
+
+    world = build_world(softhsm, tmp_path / "world", "reliability-cards")
+    victim = world.serials["co2"]
+    plan = {"pull_at": 0, "sent": 0}
+    original = DirectTransport.transmit
+
+    def transmit(self: Any, apdu: bytes) -> tuple[bytes, int]:
+        if self.present and self.card.state.serial == victim and plan["pull_at"]:
+            plan["sent"] += 1
+            if plan["sent"] == plan["pull_at"]:
+                self.present = False
+        return original(self, apdu)
+
+    monkeypatch.setattr(DirectTransport, "transmit", transmit)
+    registry = default_registry()
+    script_path = tmp_path / "activate-only.toml"
+    script_path.write_text(ACTIVATE_SCRIPT)
+    roster = str(world.media / "roster.json")
+
+    def run(ws: Path) -> tuple[Any, AnswersOperator]:
+        room = VirtualCardRoom(world.cards)
+        cards = {seat: CardAnswer(name, (e2e.user_pin(world.serials[name]),))
+                 for seat, name in world.seats.items() if seat.startswith("CO")}
+        people = {k: v for k, v in e2e.PEOPLE.items() if k in ("CA", "IW", "CO1", "CO2", "CO3")}
+        answers = Answers(attendance=people, inputs={"roster": roster}, cards=cards,
+                          action_failed="retry", max_retries=2)
+        op = AnswersOperator(answers, card_slots=room)
+        engine = Engine(
+            loads_script(script_path.read_bytes(), str(script_path), registry), registry, op,
+            ws, config=load_config(world.config),
+            services=Services(cards=room, card_slots=room,
+                              airgap_root=world.folder / "root"),
+            inputs={"roster": roster},
+        )
+        return engine.run(), op
+
+    clean_ws = tmp_path / "clean"
+    plan.update(pull_at=10**9, sent=0)
+    outcome, _ = run(clean_ws)
+    assert outcome.status == "ended"
+    total = plan["sent"]  # CO2's commands in one clean activation
+    tried = 0
+    for n in range(1, total + 1):
+        plan.update(pull_at=n, sent=0)
+        ws = tmp_path / f"pull-{n}"
+        outcome, op = run(ws)
+        text = "\n".join(op.transcript)
+        assert outcome.status == "ended", (n, text[-1500:])
+        assert "removed" in text, (n, "the operator was not told")
+        # only CO2 repeats its turn: the cards already accepted stay accepted
+        assert text.count("CO1 types the user PIN") == 1, (n, text[-1500:])
+        assert "chooses retry" not in text, (n, text[-1500:])
+        assert "Traceback" not in text
+        state = journal.read(ws / "journal.jsonl")
+        acts = [e for e in state.entries if e.kind == "action" and e.data.get("ok")]
+        assert [e.step for e in acts] == ["activate"]
+        seats = [p["seat"] for p in acts[0].data["result"]["presented"]]
+        assert sorted(seats) == ["CO1", "CO2", "CO3"], (n, seats)
+        card = VirtualCard.open(world.cards / "co2.json")
+        assert card.state.tries_pw1 == 3, (n, "a PIN try was spent")
+        tried += 1
+        if os.environ.get("RELIABILITY_SHOW"):
+            print(f"--- pull at {n}\n{text}")
+    print(f"\nengine hsm.activate: {tried} pull points (every command of CO2's turn)")
+    assert tried >= 8
