@@ -20,7 +20,6 @@ Each test prints the number of points tried; docs/reliability.md records them.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
