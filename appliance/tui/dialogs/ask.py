@@ -178,6 +178,8 @@ class InputChooser(ModalScreen[str | None]):
             if not options:
                 options = [Option("no files on the media", disabled=True)]
             yield OptionList(*options, id="files")
+            if self.proposed:
+                yield Static(f"Proposed: {Path(self.proposed).name} (highlighted)")
             yield Static("Arrows to choose, Enter to load, Esc: cannot be found", classes="hint")
 
     def on_mount(self) -> None:

@@ -62,17 +62,25 @@ class CardTrayDialog(ModalScreen[str | None]):
         self.query_one(OptionList).focus()
         self.show_readers()
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tray-list")
     def show_readers(self) -> None:
         try:
             held = self.tray.held()
-        except ApplianceError as exc:
-            self.app.call_from_thread(self._problem, exc.message)
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog, not a crash
+            self.app.call_from_thread(self._problem, f"The readers cannot be listed: {exc}")
             return
         text = "   ".join(
             f"Reader {i + 1}: {name or 'empty'}" for i, name in enumerate(held)
         )
-        self.app.call_from_thread(self.query_one("#readers", Static).update, text)
+        self.app.call_from_thread(self._show_held, text, held)
+
+    def _show_held(self, text: str, held: list[str | None]) -> None:
+        self.query_one("#readers", Static).update(text)
+        inserted = next((h for h in held if h), None)
+        cards = self.query_one(OptionList)
+        for i, card in enumerate(self.tray.cards):
+            if card.name == inserted:  # a card is in: R takes it out without moving
+                cards.highlighted = i
 
     def _problem(self, text: str) -> None:
         self.query_one("#problem", Static).update(text)
@@ -94,7 +102,7 @@ class CardTrayDialog(ModalScreen[str | None]):
         if card is not None:
             self.run_tray(card, None, insert=False)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tray-act")
     def run_tray(self, card: str, reader: int | None, *, insert: bool) -> None:
         try:
             if insert and reader is not None:
@@ -102,13 +110,18 @@ class CardTrayDialog(ModalScreen[str | None]):
                 done = f"{card} inserted into reader {reader + 1}"
             else:
                 held = self.tray.held()
-                if card not in held:
-                    self.app.call_from_thread(self._problem, f"{card} is not in a reader.")
+                if card not in held:  # R takes out the card that is in, whichever
+                    card = next((h for h in held if h), "")
+                if not card:
+                    self.app.call_from_thread(self._problem, "The readers are empty.")
                     return
                 self.tray.remove(held.index(card))
                 done = f"{card} taken out"
         except ApplianceError as exc:
             self.app.call_from_thread(self._problem, exc.operator_text())
+            return
+        except Exception as exc:  # noqa: BLE001 - the card server's refusal, shown as is
+            self.app.call_from_thread(self._problem, f"The card tray failed: {exc}")
             return
         self.app.call_from_thread(self.dismiss, done)
 

@@ -253,6 +253,11 @@ class CeremonyScreen(Screen[None]):
             self._proceed.set_result(None)
 
     async def _dialog(self, screen: ModalScreen[Any]) -> Any:
+        from appliance.tui.dialogs.tray import CardTrayDialog
+
+        # The tray closes itself once its card moved: never stack a question above it.
+        while isinstance(self.app.screen, CardTrayDialog):
+            await asyncio.sleep(0.05)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
 
@@ -348,8 +353,15 @@ class CeremonyScreen(Screen[None]):
         self.waiting_card = None
         self.removing = seat
         name = self.attendance.get(seat, "")
-        self._panel(Text(f"{seat} {name}: take your card out of the reader now.",
-                         style="bold"), title="Card")
+        out = Text(f"{seat} {name}: take your card out of the reader now.\n", style="bold")
+        if self.notes and self.notes[-1][0] == "error":
+            out.append("PROBLEM: " + self.notes[-1][1] + "\n")
+        if self._presented:
+            out.append(f"Quorum: {len(self._presented)} of {self._quorum_need or '?'} "
+                       "presented (" + ", ".join(
+                           f"{s} {self.attendance.get(s, '')}".strip()
+                           for s in self._presented) + ")")
+        self._panel(out, title="Card", alert=bool(self.notes and self.notes[-1][0] == "error"))
 
     def show_card_removed(self, seat: str) -> None:
         self.removing = None
