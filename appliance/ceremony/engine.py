@@ -327,7 +327,8 @@ class Engine:
         if step.action is not None and (not action_done or self._spec(step).session):
             if step.destructive and not action_done:
                 self._typed_confirmation(step)
-            self._run_action(step)
+            # A session action recorded before the interruption is re-established, not redone.
+            self._run_action(step, reestablish=action_done)
         recorded = {
             str(e.data.get("check"))
             for e in history.entries

@@ -178,7 +178,7 @@ def check_params(
 def with_defaults(schema: Mapping[str, Param], values: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters in schema order, defaults filled in."""
     return {
-        name: values[name] if name in values else spec.default
+        name: values.get(name, spec.default)
         for name, spec in schema.items()
         if name in values or not spec.required
     }

@@ -92,6 +92,20 @@ class Registry:
             self.declare(spec)
 
 
+def require(*modules: str) -> None:
+    """Raise ImportError unless every module can be imported (found without importing it,
+    so binding stays cheap: layers load when their action first runs)."""
+    import importlib.util
+
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            raise ImportError(f"no module named {name}", name=name)
+
+
 def default_registry() -> Registry:
     """Every declared action, bound to every layer present on this appliance."""
     from appliance.ceremony.actions import bind_all

@@ -43,6 +43,7 @@ class World:
     cards: Path
     media: Path
     ceremony_key: bytes
+    token: str
     seats: dict[str, str]  # seat -> card name
     serials: dict[str, str]  # card name -> serial
 
@@ -58,7 +59,9 @@ def _holder(cards: Path, name: str, serial: str) -> Any:
     return OpenPgpHolderCard(OpenPgpSession(DirectTransport(card)))
 
 
-def build_world(softhsm: SoftHsm, folder: Path) -> World:
+def build_world(softhsm: SoftHsm, folder: Path, token: str = TOKEN) -> World:
+    """The world earlier ceremonies leave (token `token`, unique per test: the SoftHSM
+    fixture is shared by the session)."""
     from appliance.hsm import keygen, token_init
     from appliance.hsm.backup import create_backup
     from appliance.hsm.pkcs11_adapter import Token
@@ -85,11 +88,11 @@ def build_world(softhsm: SoftHsm, folder: Path) -> World:
         return HolderPins(bytearray(user_pin(s).encode()), bytearray(f"admin-{s}".encode()))
 
     def init_token(pin: bytearray) -> None:
-        token_init.init_softhsm_token(softhsm.module, TOKEN, so_pin=bytearray(SO_PIN), user_pin=pin)
+        token_init.init_softhsm_token(softhsm.module, token, so_pin=bytearray(SO_PIN), user_pin=pin)
 
     issued = issue_activation_set(
         Roster(),
-        token_label=TOKEN,
+        token_label=token,
         threshold=3,
         holders=[
             HolderSpec(seat, f"Officer {seat}", holders[name], login=seat)
@@ -104,13 +107,13 @@ def build_world(softhsm: SoftHsm, folder: Path) -> World:
     for i in range(1, 4):
         card = holders[f"co{i}"]
         qs.present(card, bytearray(user_pin(card.serial).encode()))
-    session = activate_hsm(qs, lambda pin: Token(softhsm.module, label=TOKEN).open(pin))
+    session = activate_hsm(qs, lambda pin: Token(softhsm.module, label=token).open(pin))
     qs.close()
     try:
         ceremony = keygen.generate_ceremony_key(session)
         backed = issue_backup_set(
             roster,
-            backup_name=TOKEN,
+            backup_name=token,
             threshold=2,
             holders=[
                 HolderSpec(seat, f"Holder {seat}", holders[name], login=seat)
@@ -127,13 +130,13 @@ def build_world(softhsm: SoftHsm, folder: Path) -> World:
         session.close()
     config = folder / "appliance.toml"
     config.write_text(
-        f'[hsm]\nmodule = "{softhsm.module}"\ntoken = "{TOKEN}"\n\n'
+        f'[hsm]\nmodule = "{softhsm.module}"\ntoken = "{token}"\n\n'
         f'[paths]\nmedia = "{media}"\nworkspace = "{folder / "ws"}"\n\n'
         "[airgap]\nrequired = true\n",
         encoding="utf-8",
     )
     (folder / "root/sys/class/net/lo").mkdir(parents=True)
-    return World(folder, config, cards, media, public, seats, serials)
+    return World(folder, config, cards, media, public, token, seats, serials)
 
 
 PEOPLE = {

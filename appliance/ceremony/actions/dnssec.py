@@ -12,7 +12,7 @@ from appliance.ceremony.actions.common import hsm_session
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import Confirmation
-from appliance.ceremony.registry import ActionResult, Registry
+from appliance.ceremony.registry import ActionResult, Registry, require
 
 
 def _document(ctx: ActionContext, step_id: str) -> tuple[Any, bytes, str]:
@@ -202,7 +202,7 @@ def ksk_publish(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
 
 
 def bind(registry: Registry) -> None:
-    import appliance.dnssec.sign  # noqa: F401 - the layer must be importable
+    require("appliance.dnssec.sign")
 
     registry.bind("ksr.load", ksr_load)
     registry.bind("ksr.check", ksr_check)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
+from appliance import atomic
 from appliance.ceremony.actions.common import (
     HSM_SESSION,
     backups_dir,
@@ -18,7 +20,7 @@ from appliance.ceremony.actions.common import (
 )
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
-from appliance.ceremony.registry import ActionResult, Registry
+from appliance.ceremony.registry import ActionResult, Registry, require
 
 ALGORITHM_NUMBERS = {
     "RSASHA256": 8,
@@ -162,7 +164,7 @@ def generate_key(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
 
 def backup(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     from appliance.hsm import keys
-    from appliance.hsm.backup import create_backup, latest_backup
+    from appliance.hsm.backup import create_backup, load_backup
     from appliance.sharing.envelope import Purpose
     from appliance.sharing.quorum import with_backup_key
 
@@ -170,10 +172,20 @@ def backup(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     config = config_of(ctx)
     folder = backups_dir(ctx)
     ceremony = keys.ceremony_key(session)
-    started = _step_started(ctx)
-    latest = latest_backup(folder, session.info.label, ceremony.public_key_der())
-    if latest is not None and latest.created >= started:
-        return _backup_result(latest, already=True)
+    # Which backups existed before this step acted, recorded before acting: after a power
+    # cut, a backup not in that list is the one this step already wrote.
+    marker = ctx.workspace.root / "state" / f"{ctx.step.id}.backups-before.json"
+    existing = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if marker.exists():
+        before = set(json.loads(marker.read_text(encoding="utf-8")))
+        mine = [name for name in existing if name not in before]
+        if mine:
+            found = load_backup(
+                folder / mine[-1], expected_ceremony_key_der=ceremony.public_key_der()
+            )
+            return _backup_result(found, already=True)
+    else:
+        atomic.write_text(marker, json.dumps(existing))
     roster = load_roster(ctx)
     cset = roster.set_for(Purpose.BACKUP_KEY, config.hsm.token)
     qs, presented = collect_quorum(
@@ -189,13 +201,6 @@ def backup(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     data["presented"] = [p.as_dict() for p in presented]
     data["not_covered"] = [n.label for n in result.not_covered]
     return ActionResult(out.summary, data)
-
-
-def _step_started(ctx: ActionContext) -> str:
-    for e in ctx.history.entries:
-        if e.kind == "step_start" and e.step == ctx.step.id:
-            return e.time[:19]
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _backup_result(found: Any, *, already: bool) -> ActionResult:
@@ -240,8 +245,7 @@ def coverage(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
 
 
 def bind(registry: Registry) -> None:
-    import appliance.hsm.keygen  # noqa: F401 - the layer must be importable
-    import appliance.sharing.quorum  # noqa: F401
+    require("appliance.hsm.keygen", "appliance.sharing.quorum")
 
     registry.bind("hsm.activate", activate)
     registry.bind("hsm.generate_key", generate_key)

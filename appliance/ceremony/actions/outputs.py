@@ -9,7 +9,7 @@ from appliance import buildinfo
 from appliance.ceremony.actions.common import config_of, journal_day, media_dir
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
-from appliance.ceremony.registry import ActionResult, Registry
+from appliance.ceremony.registry import ActionResult, Registry, require
 
 
 def bundle(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
@@ -90,7 +90,7 @@ def print_sheet(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
 
 
 def bind(registry: Registry) -> None:
-    import appliance.outputs.api  # noqa: F401 - the layer must be importable
+    require("appliance.outputs.api")
 
     registry.bind("outputs.bundle", bundle)
     registry.bind("outputs.print", print_sheet)
