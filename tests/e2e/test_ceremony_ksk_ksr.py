@@ -239,3 +239,30 @@ def test_ksk_generate_then_ksr_sign_on_softhsm_and_virtual_cards(world: World) -
     assert skr.kind == "response" and len(skr.bundles) >= results2["load-ksr"]["result"]["bundles"]
     check = knot.validate_skr(skr_path)
     assert check.stderr == "", check.stderr
+
+
+def test_credential_retest_records_every_holder_in_the_signed_roster(
+    softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    from appliance.sharing import roster as rosters
+
+    world = build_world(softhsm, tmp_path, token="ceremony-retest")
+    roster_path = world.media / "roster.json"
+    before = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    outcome, op = run_script(
+        world,
+        "credential-retest",
+        {"roster": str(roster_path)},
+        tmp_path / "ws",
+        wrong_first="RKSH3",
+    )
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    results = {e.step: e.data for e in v.state.entries if e.kind == "action"}
+    found = results["retest"]["result"]["results"]
+    assert [(r["seat"], r["outcome"]) for r in found] == [(f"RKSH{i}", "ok") for i in range(1, 5)]
+    after = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    assert after.serial == before.serial + 1
+    members = [m for s in after.sets for m in s.members if m.role.startswith("RKSH")]
+    assert len(members) == 4 and all(m.last_retest for m in members)
+    assert any(line.startswith("  ERROR: PIN wrong for card") for line in op.transcript)

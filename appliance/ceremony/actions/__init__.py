@@ -17,6 +17,7 @@ BINDERS: tuple[tuple[str, str], ...] = (
     ("appliance.ceremony.actions.hsm", "appliance.hsm"),
     ("appliance.ceremony.actions.dnssec", "appliance.dnssec"),
     ("appliance.ceremony.actions.outputs", "appliance.outputs"),
+    ("appliance.ceremony.actions.sharing", "appliance.sharing"),
 )
 
 
