@@ -189,3 +189,21 @@ def test_cli_fails_the_build_and_names_what_is_left(
     assert ai.main(["check", str(root)]) == 1
     err = capsys.readouterr().err
     assert "AIR GAP CHECK FAILED" in err and "network tool: usr/bin/curl" in err
+
+
+def test_initramfs_hook_removes_network_applets_and_keeps_the_shell(tmp_path: Path) -> None:
+    import subprocess
+
+    hook = REPO / "image/overlay/etc/initramfs-tools/hooks/zz-appliance-airgap"
+    dest = tmp_path / "initramfs"
+    kept = ["bin/sh", "usr/bin/busybox", "bin/mount", "usr/bin/modprobe"]
+    gone = ["bin/udhcpc", "usr/bin/wget", "bin/ip", "bin/nc", "usr/lib/klibc/bin/ipconfig",
+            "bin/nfsmount", "sbin/ifconfig"]
+    for rel in kept + gone:
+        _file(dest, rel)
+    prereqs = subprocess.run(["sh", str(hook), "prereqs"], capture_output=True, text=True)
+    assert prereqs.stdout.split() == ["zz-busybox", "klibc-utils"]
+    subprocess.run(["sh", str(hook)], env={"DESTDIR": str(dest), "PATH": "/usr/bin:/bin"},
+                   check=True)
+    assert [r for r in kept if not (dest / r).exists()] == []
+    assert [r for r in gone if (dest / r).exists()] == []
