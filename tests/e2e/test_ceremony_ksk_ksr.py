@@ -1,4 +1,5 @@
-"""The library's ksk-generate then ksr-sign, headless, on SoftHSM and virtual OpenPGP cards.
+"""Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
+backup, credential-retest.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -266,3 +267,19 @@ def test_credential_retest_records_every_holder_in_the_signed_roster(
     members = [m for s in after.sets for m in s.members if m.role.startswith("RKSH")]
     assert len(members) == 4 and all(m.last_retest for m in members)
     assert any(line.startswith("  ERROR: PIN wrong for card") for line in op.transcript)
+
+
+def test_backup_ceremony_covers_every_key(softhsm: SoftHsm, tmp_path: Path) -> None:
+    world = build_world(softhsm, tmp_path, token="ceremony-backup")
+    roster = str(world.media / "roster.json")
+    outcome, op = run_script(world, "backup", {"roster": roster}, tmp_path / "ws")
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    assert v.unsigned_tail == 0
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    assert results["coverage-before"]["ok"] is True  # the world's backup held every key
+    assert results["backup"]["keys"] == ["appliance-ceremony-key"]
+    assert [p["seat"] for p in results["backup"]["presented"]] == ["RKSH1", "RKSH2"]
+    assert results["coverage-after"]["ok"] is True
+    assert results["coverage-after"]["backup"] == results["backup"]["backup"]
+    assert len(list((world.media / "backups").iterdir())) == 2
