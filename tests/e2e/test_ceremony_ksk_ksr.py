@@ -3,7 +3,7 @@ backup, credential-retest.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
-key, a 2-of-4 backup key set on the recovery shareholders' cards, and the signed roster on
+key, a 3-of-4 backup key set on the recovery shareholders' cards, and the signed roster on
 the media. Then the engine runs the library scripts unchanged: ksk-generate (activation by
 card quorum, KSK, DS and trust anchor, backup by shareholders' quorum, coverage, signed
 bundle, sheet) and ksr-sign on a KSR made by Knot's keymgr, whose SKR Knot validates.
@@ -115,7 +115,7 @@ def build_world(softhsm: SoftHsm, folder: Path, token: str = TOKEN) -> World:
         backed = issue_backup_set(
             roster,
             backup_name=token,
-            threshold=2,
+            threshold=3,
             holders=[
                 HolderSpec(seat, f"Holder {seat}", holders[name], login=seat)
                 for seat, name in seats.items()
@@ -279,7 +279,28 @@ def test_backup_ceremony_covers_every_key(softhsm: SoftHsm, tmp_path: Path) -> N
     results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
     assert results["coverage-before"]["ok"] is True  # the world's backup held every key
     assert results["backup"]["keys"] == ["appliance-ceremony-key"]
-    assert [p["seat"] for p in results["backup"]["presented"]] == ["RKSH1", "RKSH2"]
+    assert [p["seat"] for p in results["backup"]["presented"]] == ["RKSH1", "RKSH2", "RKSH3"]
     assert results["coverage-after"]["ok"] is True
     assert results["coverage-after"]["backup"] == results["backup"]["backup"]
     assert len(list((world.media / "backups").iterdir())) == 2
+
+
+def test_restore_onto_a_fresh_token(softhsm: SoftHsm, tmp_path: Path) -> None:
+    """The HSM is lost: a new token is initialised for the same officers' cards, and a
+    quorum of shareholders restores the last backup onto it."""
+    from appliance.hsm import module as hsm_module
+
+    world = build_world(softhsm, tmp_path, token="ceremony-restore")
+    softhsm.delete_token("ceremony-restore")
+    hsm_module.reload(softhsm.module)
+    manifest = next((world.media / "backups").iterdir()) / "manifest.json"
+    inputs = {"roster": str(world.media / "roster.json"), "backup": str(manifest)}
+    outcome, op = run_script(world, "restore", inputs, tmp_path / "ws")
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    assert v.signatures and v.unsigned_tail == 0
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    assert results["init-token"]["replaced"] is None
+    assert results["restore"]["keys"] == ["appliance-ceremony-key"]
+    assert results["coverage"]["ok"] is True
+    assert any("types 'INIT-TOKEN'" in line for line in op.transcript)  # destructive step

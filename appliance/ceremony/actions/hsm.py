@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from appliance import atomic
@@ -21,6 +22,7 @@ from appliance.ceremony.actions.common import (
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.registry import ActionResult, Registry, require
+from appliance.errors import ApplianceError
 
 ALGORITHM_NUMBERS = {
     "RSASHA256": 8,
@@ -244,6 +246,154 @@ def coverage(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     )
 
 
+def init_token(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """Initialise the token anew for the crypto officers' existing activation set: the
+    officers' quorum rebuilds the secret, and the fresh token gets the user PIN derived from
+    it, so the same cards activate it (a replacement HSM before a restore). Issuing a first
+    activation set (a new appliance) is not bound here yet."""
+    import secrets
+
+    from appliance import demo
+    from appliance.hsm import module as hsm_module
+    from appliance.hsm import token_init
+    from appliance.hsm.errors import TokenNotFound
+    from appliance.hsm.pkcs11_adapter import Token
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.quorum import activate_hsm
+
+    config = config_of(ctx)
+    demo.activate(config)
+    label = config.hsm.token
+    marker = ctx.workspace.root / "state" / f"{ctx.step.id}.token.json"
+    if marker.exists():
+        serial = json.loads(marker.read_text(encoding="utf-8"))["serial"]
+        try:
+            Token(config.hsm.module, label=label, serial=serial)
+            return ActionResult(
+                f"Token {label} ({serial}) was initialised in this step before the "
+                "interruption: not initialised again.",
+                {"token": label, "token_serial": serial},
+                already=True,
+            )
+        except TokenNotFound:
+            pass
+    roster = load_roster(ctx)
+    try:
+        cset = roster.set_for(Purpose.HSM_ACTIVATION, label)
+    except ApplianceError:
+        raise ActionFailed(
+            f"The roster has no crypto officers' set for token {label}: issuing a first set "
+            "(a new appliance) is not available in this build.",
+            hint="Initialise the first token with the credentials layer's tools.",
+        ) from None
+    if int(params["threshold"]) != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {params['threshold']} cards but set {cset.set_id} needs "
+            f"{cset.threshold}.",
+            hint="Correct the script's threshold to the roster's.",
+        )
+    try:
+        old = Token(config.hsm.module, label=label)
+        token_init.delete_softhsm_token(config.hsm.module, label, serial=old.info.serial)
+        hsm_module.reload(config.hsm.module)
+        replaced: str | None = old.info.serial
+    except TokenNotFound:
+        replaced = None
+    qs, presented = collect_quorum(
+        ctx, roster, cset.set_id, str(params["officers"]), f"initialise HSM token {label}"
+    )
+    so_pin = bytearray(secrets.token_hex(16).encode())
+    try:
+        serial = activate_hsm(
+            qs,
+            lambda pin: token_init.init_softhsm_token(
+                config.hsm.module, label, so_pin=so_pin, user_pin=pin
+            ),
+        )
+    finally:
+        qs.close()
+        so_pin[:] = bytes(len(so_pin))
+    atomic.write_text(marker, json.dumps({"serial": serial}))
+    ctx.kill_point()
+    return ActionResult(
+        f"Token {label} initialised ({serial}); the officers' set {cset.set_id} activates it."
+        + (f" It replaces token {replaced}." if replaced else ""),
+        {
+            "token": label,
+            "token_serial": serial,
+            "set_id": cset.set_id,
+            "replaced": replaced,
+            "presented": [p.as_dict() for p in presented],
+        },
+    )
+
+
+def restore(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """Restore a signed backup onto the (empty) active token with the shareholders' quorum;
+    the backup's ceremony key must be the one the room trusts."""
+    from appliance.hsm import keys
+    from appliance.hsm.errors import KeyNotFound
+    from appliance.hsm.restore import restore_backup
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.quorum import with_backup_key
+
+    session = hsm_session(ctx)
+    config = config_of(ctx)
+    name = str(params["input"])
+    manifest = ctx.load_input(name, "the backup's manifest.json")
+    source = Path(ctx.inputs.get(name) or ctx.operator.locate_input(ctx.step.id, name, "backup"))
+    folder = source.parent
+    if hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest() != manifest.sha256:
+        raise ActionFailed(
+            f"The backup folder {folder} does not hold the manifest loaded earlier.",
+            hint="Insert the media with the backup whose hash was read aloud.",
+        )
+    try:
+        ceremony = keys.ceremony_key(session)
+        present = True
+    except KeyNotFound:
+        present = False
+    if present and session.object_count() > 0:
+        restored_labels = sorted(o.label for o in session.key_objects())
+        ctx.services.signer = ceremony
+        return ActionResult(
+            f"The token already holds the restored keys ({len(restored_labels)}): not "
+            "restored again.",
+            {"keys": restored_labels, "ceremony_key": ceremony.fingerprint()},
+            already=True,
+        )
+    roster = load_roster(ctx)
+    cset = roster.set_for(Purpose.BACKUP_KEY, config.hsm.token)
+    if int(params["quorum"]) != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
+            f"needs {cset.threshold}.",
+            hint="Correct the script's quorum to the roster's threshold.",
+        )
+    qs, presented = collect_quorum(
+        ctx, roster, cset.set_id, str(params["holders"]), "rebuild the backup key"
+    )
+    trusted = ctx.services.ceremony_fingerprint
+    try:
+        result = with_backup_key(
+            qs, lambda key: restore_backup(session, folder, key, expected_fingerprint=trusted)
+        )
+    finally:
+        qs.close()
+    ctx.kill_point()
+    ctx.services.signer = keys.ceremony_key(session)
+    return ActionResult(
+        f"Restored {len(result.keys)} key(s) from backup {result.backup.path.name}; ceremony "
+        f"key {result.ceremony_key_fingerprint}.",
+        {
+            "backup": result.backup.path.name,
+            "keys": sorted(k.label for k in result.keys),
+            "ceremony_key": result.ceremony_key_fingerprint,
+            "presented": [p.as_dict() for p in presented],
+        },
+    )
+
+
 def bind(registry: Registry) -> None:
     require("appliance.hsm.keygen", "appliance.sharing.quorum")
 
@@ -251,3 +401,5 @@ def bind(registry: Registry) -> None:
     registry.bind("hsm.generate_key", generate_key)
     registry.bind("hsm.backup", backup)
     registry.bind("hsm.coverage", coverage)
+    registry.bind("hsm.init", init_token)
+    registry.bind("hsm.restore", restore)
