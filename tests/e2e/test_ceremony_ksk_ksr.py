@@ -1,5 +1,5 @@
 """Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
-backup, credential-retest.
+backup, restore, credential-retest, credential-rekey.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -304,3 +304,25 @@ def test_restore_onto_a_fresh_token(softhsm: SoftHsm, tmp_path: Path) -> None:
     assert results["restore"]["keys"] == ["appliance-ceremony-key"]
     assert results["coverage"]["ok"] is True
     assert any("types 'INIT-TOKEN'" in line for line in op.transcript)  # destructive step
+
+
+def test_credential_rekey_replaces_the_backup_key_set(softhsm: SoftHsm, tmp_path: Path) -> None:
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+
+    world = build_world(softhsm, tmp_path, token="ceremony-rekey")
+    roster_path = world.media / "roster.json"
+    old = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    old_set = old.set_for(Purpose.BACKUP_KEY, "ceremony-rekey").set_id
+    outcome, op = run_script(
+        world, "credential-rekey", {"roster": str(roster_path)}, tmp_path / "ws"
+    )
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    rekeyed = results["rekey"]
+    assert rekeyed["old_set"] == old_set and rekeyed["new_set"] != old_set
+    new = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    assert new.get_set(old_set).status == "retired"
+    assert new.set_for(Purpose.BACKUP_KEY, "ceremony-rekey").set_id == rekeyed["new_set"]
+    assert (world.media / "backups" / rekeyed["backup"] / "manifest.json").exists()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from appliance import atomic
-from appliance.ceremony.actions.common import config_of, load_roster, media_dir
+from appliance.ceremony.actions.common import collect_quorum, config_of, load_roster, media_dir
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import CardRequest, Level, PinRequest, wipe
@@ -18,7 +18,6 @@ def shares_retest(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult
     """Each holder present opens their sealed share with card and PIN; the share is
     compared with its commitment and wiped. Findings are results (recorded, read aloud),
     and the roster records every retest, re-signed by the ceremony key."""
-    from appliance.sharing import roster as rosters
     from appliance.sharing.envelope import Purpose
     from appliance.sharing.errors import WrongPin
     from appliance.sharing.retest import retest
@@ -71,9 +70,7 @@ def shares_retest(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult
                 "card_version": result.card_version,
             }
         )
-    data, _ = rosters.dumps(roster, signer)
-    ctx.workspace.write_output("roster.json", data)
-    atomic.write_bytes(media_dir(ctx) / "roster.json", data)
+    digest = _save_roster(ctx, roster)
     ctx.kill_point()
     bad = [r for r in found if r["outcome"] != "ok"]
     return ActionResult(
@@ -82,11 +79,89 @@ def shares_retest(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult
         {
             "set_id": cset.set_id,
             "results": found,
-            "roster_sha256": hashlib.sha256(data).hexdigest(),
+            "roster_sha256": digest,
+        },
+    )
+
+
+def _save_roster(ctx: ActionContext, roster: Any) -> str:
+    """Sign the roster with the ceremony key; write it to the outputs and the media."""
+    from appliance.sharing import roster as rosters
+
+    signer = ctx.services.signer
+    if signer is None:  # pragma: no cover - callers check first
+        raise ActionFailed("No ceremony key to sign the roster.")
+    data, _ = rosters.dumps(roster, signer)
+    ctx.workspace.write_output("roster.json", data)
+    atomic.write_bytes(media_dir(ctx) / "roster.json", data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def shares_rekey(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """A quorum of shareholders rebuilds the backup key; a new share set (new set id,
+    threshold `threshold`) replaces it, the token is backed up under the new key, the old
+    set is retired. New envelopes go into the roster; each card receives its own at its
+    holder's next retest."""
+    from appliance.ceremony.actions.common import backups_dir, hsm_session
+    from appliance.hsm.backup import create_backup
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.rekey import rekey_backup
+
+    session = hsm_session(ctx)
+    if ctx.services.signer is None:
+        raise ActionFailed("The ceremony key is not available to sign the new roster.")
+    token = config_of(ctx).hsm.token
+    done_path = ctx.workspace.output_path("roster.json")
+    if done_path.exists():  # written by this step before an interruption?
+        current = rosters.load(done_path, trusted_public_key=ctx.services.signer.public_key_der())
+        mine = [s for s in current.sets if s.purpose == Purpose.BACKUP_KEY and s.subject == token]
+        retired = [s for s in mine if s.status == "retired" and s.replaced_by]
+        if retired:
+            return ActionResult(
+                f"Set {retired[-1].set_id} was already replaced by set "
+                f"{retired[-1].replaced_by} in this step: not rekeyed again.",
+                {"old_set": retired[-1].set_id, "new_set": retired[-1].replaced_by},
+                already=True,
+            )
+    roster = load_roster(ctx)
+    cset = roster.set_for(Purpose.BACKUP_KEY, token)
+    if int(params["quorum"]) != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
+            f"needs {cset.threshold}.",
+            hint="Correct the script's quorum to the roster's threshold.",
+        )
+    qs, presented = collect_quorum(
+        ctx, roster, cset.set_id, str(params["holders"]), "rebuild the backup key"
+    )
+    made: list[str] = []
+
+    def rewrap(old_key: bytearray, new_key: bytearray) -> None:
+        made.append(create_backup(session, new_key, backups_dir(ctx)).backup.path.name)
+
+    try:
+        done = rekey_backup(roster, qs, rewrap, threshold=int(params["threshold"]))
+    finally:
+        qs.close()
+    digest = _save_roster(ctx, done.roster)
+    ctx.kill_point()
+    return ActionResult(
+        f"Backup key set {done.old_set_id} retired, replaced by set {done.new_set_id} "
+        f"({params['threshold']}-of-n); backup {made[0] if made else '?'} made under the new "
+        f"key; {len(done.pending_cards)} card(s) receive their new envelope at their next retest.",
+        {
+            "old_set": done.old_set_id,
+            "new_set": done.new_set_id,
+            "backup": made[0] if made else None,
+            "pending_cards": list(done.pending_cards),
+            "presented": [p.as_dict() for p in presented],
+            "roster_sha256": digest,
         },
     )
 
 
 def bind(registry: Registry) -> None:
-    require("appliance.sharing.retest", "appliance.sharing.roster")
+    require("appliance.sharing.retest", "appliance.sharing.rekey", "appliance.hsm.backup")
     registry.bind("shares.retest", shares_retest)
+    registry.bind("shares.rekey", shares_rekey)
