@@ -250,10 +250,10 @@ class AnswersOperator:
         card = self.answers.cards.get(request.seat)
         if card is None:
             raise OperatorCancelled(f"No PIN answer for {request.seat}.")
-        if request.new:
-            pins: tuple[str, ...] = (card.new_pin,) if card.new_pin else card.pins
-        elif request.kind == "admin":
-            pins = (card.admin_pin,)
+        if request.kind == "admin":
+            pins: tuple[str, ...] = (card.admin_pin,)
+        elif request.new:
+            pins = (card.new_pin,) if card.new_pin else card.pins
         else:
             pins = card.pins
         if not pins or not pins[0]:

@@ -1,5 +1,5 @@
 """Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
-backup, restore, credential-retest, credential-rekey.
+backup, restore, credential-retest, credential-rekey, holder-replace.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -156,7 +156,12 @@ PEOPLE = {
 
 
 def run_script(
-    world: World, script: str, inputs: dict[str, str], ws: Path, wrong_first: str | None = None
+    world: World,
+    script: str,
+    inputs: dict[str, str],
+    ws: Path,
+    wrong_first: str | None = None,
+    cards_override: dict[str, CardAnswer] | None = None,
 ) -> tuple[Any, AnswersOperator]:
     registry = default_registry()
     loaded = load_script(ROOT / "scripts" / f"{script}.toml", registry)
@@ -166,6 +171,7 @@ def run_script(
         pin = user_pin(world.serials[name])
         pins = ("000000", pin) if seat == wrong_first else (pin,)
         cards[seat] = CardAnswer(name, pins)
+    cards.update(cards_override or {})
     answers = Answers(attendance=PEOPLE, inputs=inputs, cards=cards)
     operator = AnswersOperator(answers, card_slots=room)
     engine = Engine(
@@ -326,3 +332,32 @@ def test_credential_rekey_replaces_the_backup_key_set(softhsm: SoftHsm, tmp_path
     assert new.get_set(old_set).status == "retired"
     assert new.set_for(Purpose.BACKUP_KEY, "ceremony-rekey").set_id == rekeyed["new_set"]
     assert (world.media / "backups" / rekeyed["backup"] / "manifest.json").exists()
+
+
+def test_holder_replace_reissues_one_share_with_a_quorum(softhsm: SoftHsm, tmp_path: Path) -> None:
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+
+    world = build_world(softhsm, tmp_path, token="ceremony-replace")
+    _holder(world.cards, "rksh4-new", "E2E0FFFF")  # the new holder's blank card
+    new_card = CardAnswer("rksh4-new", ("new-pin-4",), admin_pin="new-admin-4")
+    roster_path = world.media / "roster.json"
+    outcome, op = run_script(
+        world,
+        "holder-replace",
+        {"roster": str(roster_path)},
+        tmp_path / "ws",
+        cards_override={"RKSH4": new_card},
+    )
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    replaced = results["replace"]
+    assert replaced["revoked"] == world.serials["rksh4"] and replaced["new_card"] == "E2E0FFFF"
+    assert [p["seat"] for p in replaced["presented"]] == ["RKSH1", "RKSH2", "RKSH3"]
+    after = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    cset = after.set_for(Purpose.BACKUP_KEY, "ceremony-replace")
+    gone, fresh = cset.member_by_serial(world.serials["rksh4"]), cset.member_by_serial("E2E0FFFF")
+    assert gone is not None and gone.revoked
+    assert fresh is not None and not fresh.revoked
+    assert "new-pin-4" not in outcome.journal.read_text()

@@ -106,7 +106,13 @@ MAX_PULLS = 3
 
 
 def collect_quorum(
-    ctx: ActionContext, roster: Roster, set_id: str, family: str, purpose: str
+    ctx: ActionContext,
+    roster: Roster,
+    set_id: str,
+    family: str,
+    purpose: str,
+    *,
+    without: tuple[str, ...] = (),
 ) -> tuple[QuorumSession, list[Presented]]:
     """Ask holders of `family` for cards one at a time until the set's threshold is met.
 
@@ -124,7 +130,7 @@ def collect_quorum(
     if ctx.services.cards is None:
         raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
     session = QuorumSession(roster, set_id)
-    candidates = tuple(ctx.seats_for(family))
+    candidates = tuple(seat for seat in ctx.seats_for(family) if seat not in without)
     presented: list[Presented] = []
     refused: list[str] = []
     pulled: dict[str, int] = {}

@@ -11,6 +11,7 @@ from appliance.ceremony.actions.common import collect_quorum, config_of, load_ro
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import CardRequest, Level, PinRequest, wipe
+from appliance.ceremony.params import family_of
 from appliance.ceremony.registry import ActionResult, Registry, require
 
 
@@ -161,7 +162,97 @@ def shares_rekey(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     )
 
 
+def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """A quorum of the other shareholders extends the set with a new share for the holder
+    now in seat `holder` (a new card, provisioned from blank, PINs chosen by the new
+    holder); the previous member of that seat is revoked in the same roster version."""
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.issue import HolderPins, HolderSpec
+    from appliance.sharing.membership import add_holder
+
+    if ctx.services.signer is None:
+        raise ActionFailed("The ceremony key is not available to sign the new roster.")
+    if ctx.services.cards is None:
+        raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
+    token = config_of(ctx).hsm.token
+    seat = str(params["holder"])
+    done_path = ctx.workspace.output_path("roster.json")
+    if done_path.exists():  # written by this step before an interruption?
+        current = rosters.load(done_path, trusted_public_key=ctx.services.signer.public_key_der())
+        cset = current.set_for(Purpose.BACKUP_KEY, token)
+        revoked = [m for m in cset.members if m.role == seat and m.revoked]
+        if revoked:
+            return ActionResult(
+                f"{seat} was already replaced in this step: not repeated.",
+                {"set_id": cset.set_id, "revoked": revoked[-1].card_serial},
+                already=True,
+            )
+    roster = load_roster(ctx)
+    cset = roster.set_for(Purpose.BACKUP_KEY, token)
+    old = [m for m in cset.live_members if m.role == seat]
+    if not old:
+        raise ActionFailed(f"Set {cset.set_id} has no live member in seat {seat}.")
+    if int(params["quorum"]) != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
+            f"needs {cset.threshold}.",
+            hint="Correct the script's quorum to the roster's threshold.",
+        )
+    qs, presented = collect_quorum(
+        ctx,
+        roster,
+        cset.set_id,
+        "RKSH" if seat.startswith("RKSH") else seat.rstrip("0123456789"),
+        f"re-issue the share of {seat}",
+        without=(seat,),
+    )
+    try:
+        ctx.operator.present_card(CardRequest(ctx.step.id, f"the new card of {seat}", (seat,)))
+        try:
+            card = ctx.services.cards.holder_card()
+
+            def choose(spec: HolderSpec) -> HolderPins:
+                user = ctx.operator.enter_pin(
+                    PinRequest(ctx.step.id, seat, card.serial, None, "user", new=True)
+                )
+                admin = ctx.operator.enter_pin(
+                    PinRequest(ctx.step.id, seat, card.serial, None, "admin", new=True)
+                )
+                return HolderPins(user, admin)
+
+            spec = HolderSpec(seat, ctx.attendance.get(seat, seat), card, login=seat)
+            updated = add_holder(
+                roster,
+                qs,
+                spec,
+                choose,
+                replaces=old[-1].card_serial,
+                reason=f"replaced in ceremony {ctx.script.id}",
+            )
+        finally:
+            ctx.operator.remove_card(ctx.step.id, seat)
+    finally:
+        qs.close()
+    digest = _save_roster(ctx, updated)
+    ctx.kill_point()
+    new = updated.get_set(cset.set_id).member_by_serial(card.serial)
+    return ActionResult(
+        f"{seat}: card {old[-1].card_serial} revoked; new card {card.serial} holds share "
+        f"index {new.index if new else '?'} of set {cset.set_id}.",
+        {
+            "set_id": cset.set_id,
+            "revoked": old[-1].card_serial,
+            "new_card": card.serial,
+            "new_index": new.index if new else None,
+            "presented": [p.as_dict() for p in presented],
+            "roster_sha256": digest,
+        },
+    )
+
+
 def bind(registry: Registry) -> None:
     require("appliance.sharing.retest", "appliance.sharing.rekey", "appliance.hsm.backup")
     registry.bind("shares.retest", shares_retest)
     registry.bind("shares.rekey", shares_rekey)
+    registry.bind("shares.replace", shares_replace)
