@@ -57,7 +57,13 @@ class World:
                       config=self.config, services=services, clock=stamp)
 
     def new_workspace(self, script_id: str) -> Path:
-        return self.config.paths.workspace / f"{script_id}-{self.clock():%Y%m%dT%H%M%S}"
+        """A fresh folder per ceremony (a finished one is its record, never reused)."""
+        base = self.config.paths.workspace / f"{script_id}-{self.clock():%Y%m%dT%H%M%S}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        return path
 
 
 class CeremonyApp(App[None]):

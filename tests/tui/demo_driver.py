@@ -116,10 +116,11 @@ async def drive(pilot: Pilot[None], *, pins: dict[str, list[str]] | None = None,
         await pilot.pause(0.02)
         screen = app.screen
         seen.screens.add(type(screen).__name__)
+        below = [s for s in app.screen_stack if isinstance(s, CeremonyScreen)]
+        ceremony = below[-1] if below else ceremony
+        if until is not None and ceremony is not None and until(ceremony):
+            return seen
         if isinstance(screen, CeremonyScreen):
-            ceremony = screen
-            if until is not None and until(screen):
-                return seen
             if screen.outcome is not None or screen.failure is not None:
                 return seen
             if screen.awaiting_proceed:
@@ -160,8 +161,6 @@ async def drive(pilot: Pilot[None], *, pins: dict[str, list[str]] | None = None,
             seen.pins_typed.append(seat)
             await pilot.press(*pin, "enter")
         elif isinstance(screen, ChoiceDialog):
-            if until is not None and ceremony is not None and until(ceremony):
-                return seen
             raise AssertionError(f"unexpected choice: {screen.prompt}")
         elif isinstance(screen, CardTrayDialog):
             await _tray_closed(pilot)

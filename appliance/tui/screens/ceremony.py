@@ -165,7 +165,10 @@ class CeremonyScreen(Screen[None]):
             lines.append(f"Print: {self.print_status}")
         lines.append("Press q to return to the start screen.")
         self.query_one("#say-text", Static).update("\n".join(lines))
-        self._panel(Text("Done. Hand the printed sheet to the witnesses."))
+        if self.print_status:
+            self._show_outputs(self.print_status)
+        else:
+            self._panel(Text("Done."), title="Outputs")
 
     def show_failure(self, text: str) -> None:
         self.query_one("#step-title", Static).update("THE CEREMONY DID NOT START OR STOPPED")
