@@ -203,7 +203,7 @@ def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResul
         ctx,
         roster,
         cset.set_id,
-        "RKSH" if seat.startswith("RKSH") else seat.rstrip("0123456789"),
+        family_of(seat),
         f"re-issue the share of {seat}",
         without=(seat,),
     )
