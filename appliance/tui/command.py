@@ -16,6 +16,10 @@ def demo_world_parts(config: Config) -> dict[str, object]:
     world = demo.DemoWorld(config)
     cards = tuple(TrayCard(c.name, c.serial, c.seat, c.holder, c.pin) for c in demo.CARDS)
     tray: object
+    # APPLIANCE_DEMO_READERS=direct: in-process readers (tests; a machine without pcscd).
+    if os.environ.get("APPLIANCE_DEMO_READERS") == "direct":
+        return {"tray": DirectTray(world.cards_dir, cards), "demo": True,
+                "people": dict(demo.PEOPLE), "inputs": world.inputs()}
     try:
         import vcard.harness as harness
 
