@@ -1,5 +1,5 @@
 """Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
-backup, restore, credential-retest, credential-rekey, holder-replace.
+backup, restore, rksh-enroll, credential-retest, credential-rekey, holder-replace.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -60,7 +60,9 @@ def _holder(cards: Path, name: str, serial: str) -> Any:
     return OpenPgpHolderCard(OpenPgpSession(DirectTransport(card)))
 
 
-def build_world(softhsm: SoftHsm, folder: Path, token: str = TOKEN) -> World:
+def build_world(
+    softhsm: SoftHsm, folder: Path, token: str = TOKEN, *, backup_set: bool = True
+) -> World:
     """The world earlier ceremonies leave (token `token`, unique per test: the SoftHSM
     fixture is shared by the session)."""
     from appliance.hsm import keygen, token_init
@@ -112,20 +114,22 @@ def build_world(softhsm: SoftHsm, folder: Path, token: str = TOKEN) -> World:
     qs.close()
     try:
         ceremony = keygen.generate_ceremony_key(session)
-        backed = issue_backup_set(
-            roster,
-            backup_name=token,
-            threshold=3,
-            holders=[
-                HolderSpec(seat, f"Holder {seat}", holders[name], login=seat)
-                for seat, name in seats.items()
-                if seat.startswith("RKSH")
-            ],
-            choose_pins=pins,
-            make_backup=lambda key: create_backup(session, key, media / "backups") and None,
-        )
+        if backup_set:
+            backed = issue_backup_set(
+                roster,
+                backup_name=token,
+                threshold=3,
+                holders=[
+                    HolderSpec(seat, f"Holder {seat}", holders[name], login=seat)
+                    for seat, name in seats.items()
+                    if seat.startswith("RKSH")
+                ],
+                choose_pins=pins,
+                make_backup=lambda key: create_backup(session, key, media / "backups") and None,
+            )
+            roster = backed.roster
         media.mkdir(parents=True, exist_ok=True)
-        rosters.save(media / "roster.json", backed.roster, ceremony)
+        rosters.save(media / "roster.json", roster, ceremony)
         public = ceremony.public_key_der()
     finally:
         session.close()
@@ -162,6 +166,7 @@ def run_script(
     ws: Path,
     wrong_first: str | None = None,
     cards_override: dict[str, CardAnswer] | None = None,
+    people: dict[str, str] | None = None,
 ) -> tuple[Any, AnswersOperator]:
     registry = default_registry()
     loaded = load_script(ROOT / "scripts" / f"{script}.toml", registry)
@@ -172,7 +177,7 @@ def run_script(
         pins = ("000000", pin) if seat == wrong_first else (pin,)
         cards[seat] = CardAnswer(name, pins)
     cards.update(cards_override or {})
-    answers = Answers(attendance=PEOPLE, inputs=inputs, cards=cards)
+    answers = Answers(attendance=people or PEOPLE, inputs=inputs, cards=cards)
     operator = AnswersOperator(answers, card_slots=room)
     engine = Engine(
         loaded,
@@ -361,3 +366,38 @@ def test_holder_replace_reissues_one_share_with_a_quorum(softhsm: SoftHsm, tmp_p
     assert gone is not None and gone.revoked
     assert fresh is not None and not fresh.revoked
     assert "new-pin-4" not in outcome.journal.read_text()
+
+
+def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(softhsm: SoftHsm, tmp_path: Path) -> None:
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+
+    world = build_world(softhsm, tmp_path, token="ceremony-enrol", backup_set=False)
+    new_cards = {}
+    for i in range(1, 6):
+        serial = f"E2E1{i:04X}"
+        _holder(world.cards, f"blank{i}", serial)
+        new_cards[f"RKSH{i}"] = CardAnswer(
+            f"blank{i}", (f"pin-{serial}",), admin_pin=f"admin-pin-{serial}"
+        )
+    people = {**PEOPLE, "RKSH5": "Rosa"}
+    roster_path = world.media / "roster.json"
+    outcome, op = run_script(
+        world,
+        "rksh-enroll",
+        {"roster": str(roster_path)},
+        tmp_path / "ws",
+        cards_override=new_cards,
+        people=people,
+    )
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    assert results["enroll-rksh"]["cards"] == {f"RKSH{i}": f"E2E1{i:04X}" for i in range(1, 6)}
+    issued = results["issue"]
+    after = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    cset = after.set_for(Purpose.BACKUP_KEY, "ceremony-enrol")
+    assert cset.set_id == issued["set_id"] and cset.threshold == 3 and len(cset.members) == 5
+    assert (world.media / "backups" / issued["backup"] / "manifest.json").exists()
+    text = outcome.journal.read_text()
+    assert not any(f"pin-E2E1{i:04X}" in text for i in range(1, 6))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance import atomic
 from appliance.ceremony.actions.common import collect_quorum, config_of, load_roster, media_dir
@@ -13,6 +13,10 @@ from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import CardRequest, Level, PinRequest, wipe
 from appliance.ceremony.params import family_of
 from appliance.ceremony.registry import ActionResult, Registry, require
+from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints
+
+if TYPE_CHECKING:
+    from appliance.sharing.ports import ProvisionableCard
 
 
 def shares_retest(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
@@ -251,8 +255,219 @@ def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResul
     )
 
 
+class _Reader:
+    """Which seat's card is in the single reader, for flows that use several cards."""
+
+    def __init__(self, ctx: ActionContext, purpose: str) -> None:
+        self.ctx = ctx
+        self.purpose = purpose
+        self.seat: str | None = None
+
+    def card_of(self, seat: str, serial: str) -> ProvisionableCard:
+        ctx = self.ctx
+        if ctx.services.cards is None:
+            raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
+        if self.seat != seat:
+            self.release()
+            ctx.operator.present_card(CardRequest(ctx.step.id, self.purpose, (seat,)))
+            self.seat = seat
+        card = ctx.services.cards.holder_card()
+        if card.serial != serial:
+            raise ActionFailed(
+                f"{seat} presented card {card.serial}, not the card {serial} enrolled for them.",
+                hint=f"{seat}: present the card recorded at enrolment.",
+            )
+        return card
+
+    def release(self) -> None:
+        if self.seat is not None:
+            self.ctx.operator.remove_card(self.ctx.step.id, self.seat)
+            self.seat = None
+
+
+class _SeatCard:
+    """A holder's card named by seat and enrolled serial; each use makes sure it is the card
+    in the reader (asking its holder to insert it), so issuing flows that hold a list of
+    cards work with one reader."""
+
+    def __init__(self, reader: _Reader, seat: str, serial: str) -> None:
+        self._reader = reader
+        self._seat = seat
+        self._serial = serial
+
+    def _card(self) -> ProvisionableCard:
+        return self._reader.card_of(self._seat, self._serial)
+
+    @property
+    def serial(self) -> str:
+        return self._serial
+
+    def application_version(self) -> str:
+        return self._card().application_version()
+
+    def fingerprints(self) -> CardFingerprints:
+        return self._card().fingerprints()
+
+    def ecdh_public_key(self) -> bytes:
+        return self._card().ecdh_public_key()
+
+    def signing_public_key(self) -> bytes:
+        return self._card().signing_public_key()
+
+    def pin_tries_left(self) -> int:
+        return self._card().pin_tries_left()
+
+    def verify_pin(self, pin: bytearray, *, for_signing: bool = False) -> None:
+        self._card().verify_pin(pin, for_signing=for_signing)
+
+    def decipher(self, ephemeral_point: bytes) -> bytearray:
+        return self._card().decipher(ephemeral_point)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._card().sign(data)
+
+    def read_private_do(self, tag: int = ENVELOPE_DO) -> bytes:
+        return self._card().read_private_do(tag)
+
+    def write_private_do(self, data: bytes, tag: int = ENVELOPE_DO) -> None:
+        self._card().write_private_do(data, tag)
+
+    def factory_reset(self) -> None:
+        self._card().factory_reset()
+
+    def provision(
+        self, admin_pin: bytearray, *, role: str, holder: str, login: str
+    ) -> CardFingerprints:
+        return self._card().provision(admin_pin, role=role, holder=holder, login=login)
+
+    def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
+        self._card().change_pin(old, new, admin=admin)
+
+
+def cards_enroll(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """Each holder of the family presents the card they will hold; its serial and version
+    are recorded (the card is provisioned, keys and PINs, when the share is issued)."""
+    if ctx.services.cards is None:
+        raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
+    enrolled: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    for seat in ctx.seats_for(str(params["holders"])):
+        ctx.operator.present_card(CardRequest(ctx.step.id, f"enrol the card of {seat}", (seat,)))
+        try:
+            card = ctx.services.cards.holder_card()
+            if card.serial in enrolled.values():
+                raise ActionFailed(f"{seat} presented card {card.serial}, already enrolled.")
+            enrolled[seat] = card.serial
+            versions[seat] = card.application_version()
+        finally:
+            ctx.operator.remove_card(ctx.step.id, seat)
+        ctx.operator.notify(ctx.step.id, f"{seat}: card {card.serial} (OpenPGP {versions[seat]})")
+    ctx.kill_point()
+    return ActionResult(
+        f"{len(enrolled)} card(s) enrolled: " + ", ".join(f"{k} {v}" for k, v in enrolled.items()),
+        {"cards": enrolled, "versions": versions},
+    )
+
+
+def _enrolled(ctx: ActionContext, family: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for _, result in ctx.history.results_of("cards.enroll"):
+        for seat, serial in dict(result.get("cards", {})).items():
+            if any(seat == s for s in ctx.seats_for(family)):
+                found[str(seat)] = str(serial)
+    if not found:
+        raise ActionFailed(
+            f"No {family} cards were enrolled in this ceremony.",
+            hint="Run a cards.enroll step for them first.",
+        )
+    return found
+
+
+def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """Split a fresh backup key k-of-n (SLIP-39) among the enrolled holders' cards: each
+    card is provisioned (on-card keys, the PINs its holder chooses) and receives its sealed
+    share; the token is backed up under the new key at once, the roster re-signed."""
+    from appliance.ceremony.actions.common import backups_dir, hsm_session
+    from appliance.hsm.backup import create_backup
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+    from appliance.sharing.issue import HolderPins, HolderSpec, issue_backup_set
+
+    if str(params["secret"]) != "backup-key":
+        raise ActionFailed(
+            "Issuing the HSM activation secret (token-pin) is part of initialising a new "
+            "appliance's token, which this build does not drive yet.",
+            hint='Use secret = "backup-key" here.',
+        )
+    session = hsm_session(ctx)
+    signer = ctx.services.signer
+    if signer is None:
+        raise ActionFailed("The ceremony key is not available to sign the new roster.")
+    token = config_of(ctx).hsm.token
+    done_path = ctx.workspace.output_path("roster.json")
+    if done_path.exists():
+        current = rosters.load(done_path, trusted_public_key=signer.public_key_der())
+        sets = [s for s in current.active_sets(Purpose.BACKUP_KEY) if s.subject == token]
+        if sets:
+            return ActionResult(
+                f"Set {sets[-1].set_id} was already issued in this step: not issued again.",
+                {"set_id": sets[-1].set_id},
+                already=True,
+            )
+    family = str(params["holders"])
+    enrolled = _enrolled(ctx, family)
+    roster = load_roster(ctx)
+    reader = _Reader(ctx, "receive your share of the backup key")
+
+    def choose(spec: HolderSpec) -> HolderPins:
+        seat = spec.login or spec.role
+        user = ctx.operator.enter_pin(
+            PinRequest(ctx.step.id, seat, spec.card.serial, None, "user", new=True)
+        )
+        admin = ctx.operator.enter_pin(
+            PinRequest(ctx.step.id, seat, spec.card.serial, None, "admin", new=True)
+        )
+        return HolderPins(user, admin)
+
+    made: list[str] = []
+    holders = [
+        HolderSpec(
+            seat, ctx.attendance.get(seat, seat), _SeatCard(reader, seat, serial), login=seat
+        )
+        for seat, serial in enrolled.items()
+    ]
+    try:
+        issued = issue_backup_set(
+            roster,
+            backup_name=token,
+            threshold=int(params["threshold"]),
+            holders=holders,
+            choose_pins=choose,
+            make_backup=lambda key: made.append(
+                create_backup(session, key, backups_dir(ctx)).backup.path.name
+            ),
+        )
+    finally:
+        reader.release()
+    digest = _save_roster(ctx, issued.roster)
+    ctx.kill_point()
+    return ActionResult(
+        f"Backup key set {issued.set_id}: {params['threshold']} of {len(holders)} shares, one "
+        f"sealed to each card; backup {made[0] if made else '?'} made under it.",
+        {
+            "set_id": issued.set_id,
+            "threshold": int(params["threshold"]),
+            "cards": enrolled,
+            "backup": made[0] if made else None,
+            "roster_sha256": digest,
+        },
+    )
+
+
 def bind(registry: Registry) -> None:
     require("appliance.sharing.retest", "appliance.sharing.rekey", "appliance.hsm.backup")
     registry.bind("shares.retest", shares_retest)
     registry.bind("shares.rekey", shares_rekey)
     registry.bind("shares.replace", shares_replace)
+    registry.bind("shares.issue", shares_issue)
+    registry.bind("cards.enroll", cards_enroll)
