@@ -64,3 +64,13 @@ def test_script_view_snapshot(snap_compare, frozen, size: tuple[int, int]) -> No
         await pilot.pause(0.2)
 
     assert snap_compare(frozen(), terminal_size=size, run_before=view)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_witness_question_snapshot(snap_compare, frozen, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def question(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _at_first_step(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+
+    assert snap_compare(frozen(), terminal_size=size, run_before=question)

@@ -59,14 +59,14 @@ MARK = {"done": "[x]", "current": "[>]", "todo": "[ ]", "exception": "[!]"}
 
 class CeremonyScreen(Screen[None]):
     BINDINGS = [
-        Binding("enter", "proceed", "Words read: go on", priority=False),
+        Binding("enter", "proceed", "Words read: go on", key_display="Enter"),
         Binding("c", "tray", "Card tray"),
         Binding("x", "cancel_wait", "Stop waiting"),
         Binding("s", "view_script", "Script"),
         Binding("j", "view_journal", "Journal"),
         Binding("a", "view_analysis", "Quorum"),
         Binding("p", "view_reports", "Reports"),
-        Binding("question_mark,f1", "view_help", "Help"),
+        Binding("question_mark,f1", "view_help", "Help", key_display="?"),
         Binding("q", "leave", "Back"),
     ]
     DEFAULT_CSS = """
