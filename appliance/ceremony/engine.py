@@ -458,8 +458,16 @@ class Engine:
             raise CeremonyAborted(f"aborted after an exception at step '{step.id}': {text}")
 
     def _checkpoint(self) -> None:
-        if self._writer is not None and self.services.signer is not None:
+        if self._writer is None or self.services.signer is None:
+            return
+        try:
             self._writer.sign_head(self.services.signer)
+        except ApplianceError as exc:
+            # A head left unsigned is visible to `verify journal` (unsigned tail); the
+            # ceremony's record stays intact, so the room is told and the run goes on.
+            self.operator.notify(
+                None, f"The journal head could not be signed: {exc.message}", "warning"
+            )
 
     def _outputs(self) -> dict[str, str]:
         root = self.workspace.root / "outputs"

@@ -1,5 +1,5 @@
 """Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
-backup, restore, rksh-enroll, credential-retest, credential-rekey, holder-replace.
+hsm-init, backup, restore, rksh-enroll, credential-retest, credential-rekey, holder-replace.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -401,3 +401,45 @@ def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(softhsm: SoftHsm, tmp_
     assert (world.media / "backups" / issued["backup"] / "manifest.json").exists()
     text = outcome.journal.read_text()
     assert not any(f"pin-E2E1{i:04X}" in text for i in range(1, 6))
+
+
+def test_hsm_init_on_a_new_appliance(softhsm: SoftHsm, tmp_path: Path) -> None:
+    """No token, no roster: the officers' blank cards are enrolled, the token initialised
+    with their set, the ceremony key generated and the roster signed; then activation by
+    the same cards works."""
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+
+    token = "ceremony-new"
+    cards, media = tmp_path / "cards", tmp_path / "media"
+    cards.mkdir()
+    media.mkdir()
+    (tmp_path / "root/sys/class/net/lo").mkdir(parents=True)
+    config = tmp_path / "appliance.toml"
+    config.write_text(
+        f'[hsm]\nmodule = "{softhsm.module}"\ntoken = "{token}"\n\n'
+        f'[paths]\nmedia = "{media}"\nworkspace = "{tmp_path / "ws"}"\n',
+        encoding="utf-8",
+    )
+    seats = {f"CO{i}": f"blank-co{i}" for i in range(1, 4)}
+    serials = {name: f"E2E2{i:04X}" for i, name in enumerate(seats.values(), start=1)}
+    for name, serial in serials.items():
+        _holder(cards, name, serial)
+    world = World(tmp_path, config, cards, media, b"", token, seats, serials)
+    answers = {
+        seat: CardAnswer(name, (f"pin-{serials[name]}",), admin_pin=f"admin-{serials[name]}")
+        for seat, name in seats.items()
+    }
+    outcome, op = run_script(world, "hsm-init", {}, tmp_path / "ws", cards_override=answers)
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    entries = journal.read(outcome.journal).entries
+    results = {e.step: e.data["result"] for e in entries if e.kind == "action"}
+    fingerprint = results["init-token"]["ceremony_key"]
+    assert results["ceremony-key"]["fingerprint"] == fingerprint
+    assert [p["seat"] for p in results["activate"]["presented"]] == ["CO1", "CO2", "CO3"]
+    roster = rosters.load(media / "roster.json", trusted_fingerprint=fingerprint)
+    cset = roster.set_for(Purpose.HSM_ACTIVATION, token)
+    assert cset.threshold == 3 and len(cset.members) == 3
+    signatures = [e for e in entries if e.kind == "signature"]
+    assert signatures and signatures[-1].data["key"] == fingerprint
+    assert any("types 'INIT-TOKEN'" in line for line in op.transcript)

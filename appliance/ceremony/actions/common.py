@@ -58,14 +58,18 @@ def load_roster(ctx: ActionContext, name: str = "roster") -> Roster:
 
     if ctx.step.action is not None:
         name = str(ctx.step.action.params.get("roster") or name)
-    loaded = ctx.load_input(name, "the credential roster")
+    written = ctx.workspace.output_path("roster.json")
+    if written.exists():  # this ceremony already wrote a newer roster: it is the current one
+        loaded_path = written
+    else:
+        loaded_path = ctx.load_input(name, "the credential roster").path
     if ctx.services.signer is not None:
-        return rosters.load(loaded.path, trusted_public_key=ctx.services.signer.public_key_der())
+        return rosters.load(loaded_path, trusted_public_key=ctx.services.signer.public_key_der())
     pinned = ctx.services.ceremony_fingerprint
     if pinned:
-        return rosters.load(loaded.path, trusted_fingerprint=pinned)
+        return rosters.load(loaded_path, trusted_fingerprint=pinned)
     try:
-        doc = json.loads(loaded.path.read_bytes())
+        doc = json.loads(loaded_path.read_bytes())
         public = base64.b64decode(doc["signature"]["public_key"], validate=True)
     except (ValueError, KeyError, TypeError):
         raise ActionFailed(f"The roster {name} is not a signed roster file.") from None
@@ -82,7 +86,7 @@ def load_roster(ctx: ActionContext, name: str = "roster") -> Roster:
             hint="Do not use this roster: find the roster signed by this HSM's ceremony key.",
         )
     ctx.services.ceremony_fingerprint = fingerprint
-    return rosters.load(loaded.path, trusted_public_key=public)
+    return rosters.load(loaded_path, trusted_public_key=public)
 
 
 def journal_day(ctx: ActionContext) -> str:

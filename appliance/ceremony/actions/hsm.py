@@ -20,7 +20,7 @@ from appliance.ceremony.actions.common import (
     load_roster,
 )
 from appliance.ceremony.context import ActionContext
-from appliance.ceremony.errors import ActionFailed
+from appliance.ceremony.errors import ActionFailed, OperatorCancelled
 from appliance.ceremony.registry import ActionResult, Registry, require
 from appliance.errors import ApplianceError
 
@@ -69,13 +69,16 @@ def activate(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     qs, presented = collect_quorum(
         ctx, roster, cset.set_id, str(params["officers"]), f"activate HSM token {config.hsm.token}"
     )
+    # Closing a logged-in session logs the application out: close the previous one (and
+    # forget the signer bound to it) before logging in again.
+    previous = ctx.session.pop(HSM_SESSION, None)
+    if previous is not None:
+        ctx.services.signer = None
+        previous.close()
     try:
         session = activate_hsm(qs, lambda pin: token.open(pin))
     finally:
         qs.close()
-    previous = ctx.session.pop(HSM_SESSION, None)
-    if previous is not None:
-        previous.close()
     ctx.session[HSM_SESSION] = session
     fingerprint = None
     try:
@@ -137,7 +140,7 @@ def generate_key(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
         data["fingerprint"] = key.fingerprint()
         return ActionResult(
             f"Ceremony key {key.fingerprint()}"
-            + (" (already generated: not generated again)" if already else " generated"),
+            + (" is on the token (not generated again)" if already else " generated"),
             data,
             already=already,
         )
@@ -277,15 +280,16 @@ def init_token(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
             )
         except TokenNotFound:
             pass
-    roster = load_roster(ctx)
+    try:
+        roster = load_roster(ctx)
+    except OperatorCancelled:  # a new appliance: no roster yet
+        from appliance.sharing.roster import Roster
+
+        roster = Roster()
     try:
         cset = roster.set_for(Purpose.HSM_ACTIVATION, label)
     except ApplianceError:
-        raise ActionFailed(
-            f"The roster has no crypto officers' set for token {label}: issuing a first set "
-            "(a new appliance) is not available in this build.",
-            hint="Initialise the first token with the credentials layer's tools.",
-        ) from None
+        return _init_first_token(ctx, params, roster, marker)
     if int(params["threshold"]) != cset.threshold:
         raise ActionFailed(
             f"The script asks for {params['threshold']} cards but set {cset.set_id} needs "
@@ -324,6 +328,77 @@ def init_token(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
             "set_id": cset.set_id,
             "replaced": replaced,
             "presented": [p.as_dict() for p in presented],
+        },
+    )
+
+
+def _init_first_token(
+    ctx: ActionContext, params: Mapping[str, Any], roster: Any, marker: Path
+) -> ActionResult:
+    """A new appliance: the officers' set is issued (cards enrolled earlier are provisioned
+    and receive their shares), the token is initialised with the user PIN derived from the
+    set's secret, and, in the same breath, logged in to generate the ceremony key that signs
+    the new roster; the session stays active for the next steps."""
+    import secrets
+
+    from appliance.ceremony.actions.sharing import issue_holders
+    from appliance.hsm import keygen, keys, token_init
+    from appliance.hsm import module as hsm_module
+    from appliance.hsm.errors import KeyNotFound, TokenNotFound
+    from appliance.hsm.pkcs11_adapter import Token
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.issue import issue_activation_set
+
+    config = config_of(ctx)
+    label = config.hsm.token
+    try:  # a token left by an interrupted first initialisation (its PIN is lost)
+        old = Token(config.hsm.module, label=label)
+        token_init.delete_softhsm_token(config.hsm.module, label, serial=old.info.serial)
+        hsm_module.reload(config.hsm.module)
+    except TokenNotFound:
+        pass
+    holders, reader = issue_holders(ctx, str(params["officers"]), "receive your officer's share")
+    so_pin = bytearray(secrets.token_hex(16).encode())
+    opened: list[Any] = []
+
+    def set_user_pin(pin: bytearray) -> None:
+        token_init.init_softhsm_token(config.hsm.module, label, so_pin=so_pin, user_pin=pin)
+        opened.append(Token(config.hsm.module, label=label).open(pin))
+
+    try:
+        issued = issue_activation_set(
+            roster,
+            token_label=label,
+            threshold=int(params["threshold"]),
+            holders=holders,
+            choose_pins=reader.choose_pins,
+            set_user_pin=set_user_pin,
+        )
+    finally:
+        reader.release()
+        so_pin[:] = bytes(len(so_pin))
+    session = opened[0]
+    ctx.session[HSM_SESSION] = session
+    try:
+        ceremony = keys.ceremony_key(session)
+    except KeyNotFound:
+        ceremony = keygen.generate_ceremony_key(session, today=date.fromisoformat(journal_day(ctx)))
+    ctx.services.signer = ceremony
+    data, _ = rosters.dumps(issued.roster, ceremony)
+    ctx.workspace.write_output("roster.json", data)
+    atomic.write_bytes(config.paths.media / "roster.json", data)
+    atomic.write_text(marker, json.dumps({"serial": session.info.serial}))
+    ctx.kill_point()
+    return ActionResult(
+        f"Token {label} initialised ({session.info.serial}); officers' set {issued.set_id} "
+        f"({params['threshold']} of {len(holders)}) activates it; ceremony key "
+        f"{ceremony.fingerprint()} signs the new roster.",
+        {
+            "token": label,
+            "token_serial": session.info.serial,
+            "set_id": issued.set_id,
+            "ceremony_key": ceremony.fingerprint(),
+            "roster_sha256": hashlib.sha256(data).hexdigest(),
         },
     )
 

@@ -279,6 +279,19 @@ class _Reader:
             )
         return card
 
+    def choose_pins(self, spec: Any) -> Any:
+        """The PINs the holder of `spec` chooses for their card (typed, never shown)."""
+        from appliance.sharing.issue import HolderPins
+
+        seat = spec.login or spec.role
+        user = self.ctx.operator.enter_pin(
+            PinRequest(self.ctx.step.id, seat, spec.card.serial, None, "user", new=True)
+        )
+        admin = self.ctx.operator.enter_pin(
+            PinRequest(self.ctx.step.id, seat, spec.card.serial, None, "admin", new=True)
+        )
+        return HolderPins(user, admin)
+
     def release(self) -> None:
         if self.seat is not None:
             self.ctx.operator.remove_card(self.ctx.step.id, self.seat)
@@ -383,6 +396,21 @@ def _enrolled(ctx: ActionContext, family: str) -> dict[str, str]:
     return found
 
 
+def issue_holders(ctx: ActionContext, family: str, purpose: str) -> tuple[list[Any], _Reader]:
+    """HolderSpecs for the cards of `family` enrolled earlier in this ceremony, each a
+    seat card that asks its holder to insert it when the issuing flow needs it."""
+    from appliance.sharing.issue import HolderSpec
+
+    reader = _Reader(ctx, purpose)
+    holders = [
+        HolderSpec(
+            seat, ctx.attendance.get(seat, seat), _SeatCard(reader, seat, serial), login=seat
+        )
+        for seat, serial in _enrolled(ctx, family).items()
+    ]
+    return holders, reader
+
+
 def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     """Split a fresh backup key k-of-n (SLIP-39) among the enrolled holders' cards: each
     card is provisioned (on-card keys, the PINs its holder chooses) and receives its sealed
@@ -391,7 +419,7 @@ def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     from appliance.hsm.backup import create_backup
     from appliance.sharing import roster as rosters
     from appliance.sharing.envelope import Purpose
-    from appliance.sharing.issue import HolderPins, HolderSpec, issue_backup_set
+    from appliance.sharing.issue import issue_backup_set
 
     if str(params["secret"]) != "backup-key":
         raise ActionFailed(
@@ -414,35 +442,16 @@ def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
                 {"set_id": sets[-1].set_id},
                 already=True,
             )
-    family = str(params["holders"])
-    enrolled = _enrolled(ctx, family)
+    holders, reader = issue_holders(ctx, str(params["holders"]), "receive your share")
     roster = load_roster(ctx)
-    reader = _Reader(ctx, "receive your share of the backup key")
-
-    def choose(spec: HolderSpec) -> HolderPins:
-        seat = spec.login or spec.role
-        user = ctx.operator.enter_pin(
-            PinRequest(ctx.step.id, seat, spec.card.serial, None, "user", new=True)
-        )
-        admin = ctx.operator.enter_pin(
-            PinRequest(ctx.step.id, seat, spec.card.serial, None, "admin", new=True)
-        )
-        return HolderPins(user, admin)
-
     made: list[str] = []
-    holders = [
-        HolderSpec(
-            seat, ctx.attendance.get(seat, seat), _SeatCard(reader, seat, serial), login=seat
-        )
-        for seat, serial in enrolled.items()
-    ]
     try:
         issued = issue_backup_set(
             roster,
             backup_name=token,
             threshold=int(params["threshold"]),
             holders=holders,
-            choose_pins=choose,
+            choose_pins=reader.choose_pins,
             make_backup=lambda key: made.append(
                 create_backup(session, key, backups_dir(ctx)).backup.path.name
             ),
@@ -457,7 +466,7 @@ def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
         {
             "set_id": issued.set_id,
             "threshold": int(params["threshold"]),
-            "cards": enrolled,
+            "cards": {h.role: h.card.serial for h in holders},
             "backup": made[0] if made else None,
             "roster_sha256": digest,
         },
