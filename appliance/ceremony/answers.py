@@ -31,6 +31,7 @@ Answers file (TOML; every key optional except the attendance a script needs):
     exception = "text"        # the witness's words for an exception in this step
     choose = "continue"       # answer to any choice in this step
     abort = "reason"          # the CA aborts when this step begins
+    text = "..."              # a text typed in this step (a sealed location hint)
 
 Every answer given is appended to `transcript` (PINs as "****").
 """
@@ -59,7 +60,7 @@ from appliance.ceremony.operator import (
 _TOP = ("attendance", "defaults", "inputs", "cards", "quorum", "steps")
 _DEFAULTS = ("confirm", "typed", "action_failed", "exception", "max_retries")
 _CARD = ("card", "pin", "pins", "admin_pin", "new_pin")
-_STEP = ("confirm", "exception", "choose", "abort")
+_STEP = ("confirm", "exception", "choose", "abort", "text")
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,16 @@ class AnswersOperator:
             )
         self._say(f"  {request.role} chooses {chosen}: {request.prompt}")
         return str(chosen)
+
+    def enter_text(self, step_id: str, seat: str, prompt: str, *, secret: bool) -> str:
+        text = self._step(step_id).get("text")
+        if not isinstance(text, str) or not text:
+            raise OperatorCancelled(
+                f"No text answer for step {step_id} ({prompt}).",
+                hint=f'Add text = "..." to [steps.{step_id}] in the answers file.',
+            )
+        self._say(f"  {seat} types the text ({'hidden' if secret else text})")
+        return text
 
     def locate_input(self, step_id: str, name: str, description: str) -> str:
         path = self.answers.inputs.get(name)

@@ -436,6 +436,8 @@ class Engine:
                 data["reestablished"] = True
             w.append("action", data, step=step.id, actor=performer)
             self.operator.notify(step.id, result.summary)
+            if result.reveal:
+                self.operator.notify(step.id, result.reveal)
             return result
 
     def _exception(self, step: Step, role: str, about: str) -> None:

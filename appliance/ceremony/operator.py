@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 Level = Literal["info", "warning", "error"]
 
@@ -150,6 +150,16 @@ class Operator(Protocol):
 
     def notify(self, step_id: str | None, text: str, level: Level = "info") -> None:
         """Show something the room should see or hear (a hash in PGP words, a result)."""
+        ...
+
+
+@runtime_checkable
+class TextEntry(Protocol):
+    """Optional capability: a person types a text (a sealed location hint). Operators that
+    lack it make the actions that need it fail with a clear message."""
+
+    def enter_text(self, step_id: str, seat: str, prompt: str, *, secret: bool) -> str:
+        """The text typed by `seat`; with `secret`, never echoed to the room or kept."""
         ...
 
 

@@ -27,6 +27,9 @@ class ActionResult:
     summary: str
     data: Mapping[str, Any] = field(default_factory=dict)
     already: bool = False
+    #: Shown to the room only after the journal holds this result, and never journaled
+    #: (an opened location hint: the opening is on record before anyone reads it).
+    reveal: str = field(default="", repr=False)
 
 
 ActionFn = Callable[["ActionContext", Mapping[str, Any]], ActionResult]

@@ -1,5 +1,6 @@
 """Library scripts headless on SoftHSM and virtual OpenPGP cards: ksk-generate then ksr-sign,
-hsm-init, backup, restore, rksh-enroll, credential-retest, credential-rekey, holder-replace.
+hsm-init, backup, restore, rksh-enroll, credential-retest, credential-rekey, holder-replace,
+location-hint.
 
 The world is what earlier ceremonies leave behind (built here with the layers' own APIs):
 a SoftHSM token whose user PIN is split 3-of-3 among crypto officers' cards, its ceremony
@@ -443,3 +444,51 @@ def test_hsm_init_on_a_new_appliance(softhsm: SoftHsm, tmp_path: Path) -> None:
     signatures = [e for e in entries if e.kind == "signature"]
     assert signatures and signatures[-1].data["key"] == fingerprint
     assert any("types 'INIT-TOKEN'" in line for line in op.transcript)
+
+
+def test_location_hint_sealed_then_opened_by_a_quorum(softhsm: SoftHsm, tmp_path: Path) -> None:
+    from appliance.sharing import roster as rosters
+
+    world = build_world(softhsm, tmp_path, token="ceremony-hint")
+    hint = "Safe-deposit box 1207, First Bank, Main Street branch"
+    roster_path = world.media / "roster.json"
+    registry = default_registry()
+    loaded = load_script(ROOT / "scripts/location-hint.toml", registry)
+    room = VirtualCardRoom(world.cards)
+    cards = {
+        seat: CardAnswer(name, (user_pin(world.serials[name]),))
+        for seat, name in world.seats.items()
+    }
+    answers = Answers(
+        attendance=PEOPLE,
+        inputs={"roster": str(roster_path)},
+        cards=cards,
+        steps={"seal-hint": {"text": hint}},
+    )
+    op = AnswersOperator(answers, card_slots=room)
+    engine = Engine(
+        loaded,
+        registry,
+        op,
+        tmp_path / "ws",
+        config=load_config(world.config),
+        services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
+        inputs=answers.inputs,
+    )
+    outcome = engine.run()
+    assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    v = journal.verify(outcome.journal, world.ceremony_key)
+    results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
+    note_id = results["seal-hint"]["note_id"]
+    assert results["open-hint"]["note_id"] == note_id
+    assert [p["seat"] for p in results["open-hint"]["presented"]] == ["RKSH2", "RKSH3", "RKSH4"]
+    # the room saw the hint, after the opening was journaled; the journal never holds it
+    shown = [line for line in op.transcript if hint in line]
+    assert shown == [f"  Location hint of RKSH1: {hint}"]
+    assert op.transcript.index(shown[0]) > next(
+        i for i, line in enumerate(op.transcript) if "opened by RKSH2, RKSH3, RKSH4" in line
+    )
+    assert "Safe-deposit" not in outcome.journal.read_text()
+    roster = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
+    assert roster.get_note(note_id).about == world.serials["rksh1"]
+    assert b"Safe-deposit" not in roster_path.read_bytes()

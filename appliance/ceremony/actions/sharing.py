@@ -10,7 +10,7 @@ from appliance import atomic
 from appliance.ceremony.actions.common import collect_quorum, config_of, load_roster, media_dir
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
-from appliance.ceremony.operator import CardRequest, Level, PinRequest, wipe
+from appliance.ceremony.operator import CardRequest, Level, PinRequest, TextEntry, wipe
 from appliance.ceremony.params import family_of
 from appliance.ceremony.registry import ActionResult, Registry, require
 from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints
@@ -473,6 +473,103 @@ def shares_issue(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     )
 
 
+def _holder_member(ctx: ActionContext, roster: Any, seat: str) -> Any:
+    from appliance.sharing.envelope import Purpose
+
+    cset = roster.set_for(Purpose.BACKUP_KEY, config_of(ctx).hsm.token)
+    found = [m for m in cset.live_members if m.role == seat]
+    if not found:
+        raise ActionFailed(f"No live shareholder in seat {seat} in set {cset.set_id}.")
+    return cset, found[-1]
+
+
+def hint_seal(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """The holder types where their credential is kept; it is sealed for a quorum of the
+    other shareholders (their cards' public keys, no card needed) and recorded in the
+    re-signed roster. Nothing about the text (not even its hash) enters the journal."""
+    from appliance.sharing.notes import seal_note, seats_from_roster
+
+    if ctx.services.signer is None:
+        raise ActionFailed("The ceremony key is not available to sign the roster.")
+    if not isinstance(ctx.operator, TextEntry):
+        raise ActionFailed(
+            "This console cannot take a typed hint.",
+            hint="Use a console that supports text entry (TextEntry) for this step.",
+        )
+    seat = str(params["holder"])
+    roster = load_roster(ctx)
+    cset, member = _holder_member(ctx, roster, seat)
+    mine = [n for n in roster.notes if n.about == member.card_serial and n.kind == "location-hint"]
+    done_path = ctx.workspace.output_path("roster.json")
+    if mine and done_path.exists():
+        return ActionResult(
+            f"{seat}'s hint was already sealed in this step ({mine[-1].note_id}).",
+            {"note_id": mine[-1].note_id, "quorum_set": mine[-1].quorum_set},
+            already=True,
+        )
+    others = [m.card_serial for m in cset.live_members if m.card_serial != member.card_serial]
+    text = ctx.operator.enter_text(
+        ctx.step.id, seat, "Where is your credential kept? (seen by nobody)", secret=True
+    )
+    roster, note_id = seal_note(
+        roster,
+        kind="location-hint",
+        about=member.card_serial,
+        text=text,
+        quorum=seats_from_roster(roster, others),
+        threshold=int(params["quorum"]),
+    )
+    del text
+    digest = _save_roster(ctx, roster)
+    ctx.kill_point()
+    note = roster.get_note(note_id)
+    return ActionResult(
+        f"{seat}'s location hint sealed as {note_id}: {params['quorum']} of {len(others)} "
+        "other shareholders open it.",
+        {
+            "note_id": note_id,
+            "quorum_set": note.quorum_set,
+            "quorum_cards": others,
+            "roster_sha256": digest,
+        },
+    )
+
+
+def hint_open(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """A quorum of the note's holders opens a holder's sealed hint. The opening (who, which
+    cards) is journaled before the room sees the text; the text is never journaled."""
+    from appliance.sharing.notes import open_note
+
+    seat = str(params["holder"])
+    roster = load_roster(ctx)
+    _, member = _holder_member(ctx, roster, seat)
+    mine = [n for n in roster.notes if n.about == member.card_serial and n.kind == "location-hint"]
+    if not mine:
+        raise ActionFailed(f"{seat} has no sealed location hint in the roster.")
+    note = mine[-1]
+    qs, presented = collect_quorum(
+        ctx,
+        roster,
+        note.quorum_set,
+        family_of(seat),
+        f"open the hint of {seat}",
+        without=(seat,),
+    )
+    openings: list[Any] = []
+    try:
+        text = open_note(roster, note.note_id, qs, openings.append)
+    finally:
+        qs.close()
+    ctx.kill_point()
+    return ActionResult(
+        f"{seat}'s hint {note.note_id} opened by "
+        + ", ".join(p.seat for p in presented)
+        + "; it is shown to the room now.",
+        {"note_id": note.note_id, "presented": [p.as_dict() for p in presented]},
+        reveal=f"Location hint of {seat}: {text}",
+    )
+
+
 def bind(registry: Registry) -> None:
     require("appliance.sharing.retest", "appliance.sharing.rekey", "appliance.hsm.backup")
     registry.bind("shares.retest", shares_retest)
@@ -480,3 +577,5 @@ def bind(registry: Registry) -> None:
     registry.bind("shares.replace", shares_replace)
     registry.bind("shares.issue", shares_issue)
     registry.bind("cards.enroll", cards_enroll)
+    registry.bind("hint.seal", hint_seal)
+    registry.bind("hint.open", hint_open)
