@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from appliance.dnssec import iana, knot
@@ -26,7 +28,17 @@ def read_limited(path: Path, limits: InputLimits | None = None) -> bytes:
     """Read at most max_bytes + 1 bytes, so a huge file is refused without loading it."""
     limits = limits or InputLimits()
     try:
-        with path.open("rb") as handle:
+        # O_NONBLOCK: opening a FIFO on the media must not wait forever for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DnssecInputError(str(path), "", f"cannot read: {exc.strerror}",
+                               hint="Check the path and the media.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DnssecInputError(str(path), "", "is not a regular file (a folder, FIFO or device)",
+                               hint="Name the KSR or SKR file itself.")
+    try:
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise DnssecInputError(str(path), "", f"cannot read: {exc.strerror}",
