@@ -207,3 +207,17 @@ def test_backup_blob_paths_and_links_cannot_leave_the_backup(backup: Any, tmp_pa
     # an extra file in blobs/ is ignored: only the signed entries are read
     (folder / "blobs" / "extra.bin").write_bytes(b"\0" * 100)
     assert len(load_backup(folder, expected_ceremony_key_der=public).entries) == 2
+
+
+@pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
+                                            ("folder", "not a regular file"),
+                                            ("huge.bin", "limit")])
+def test_the_ksr_reader_refuses_fifos_folders_and_huge_files(media: Path, name: str,
+                                                             says: str) -> None:
+    """`appliance ksr inspect|check|sign` read the media directly (formats.read_limited):
+    a FIFO used to block open() forever."""
+    from appliance.dnssec import formats
+    from appliance.dnssec.limits import InputLimits
+
+    with pytest.raises(ApplianceError, match=says):
+        formats.load_document(media / name, InputLimits(max_bytes=MAX_INPUT_BYTES))
