@@ -22,6 +22,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +39,8 @@ from appliance.sharing.ports import CardFingerprints
 FORMAT = "appliance-roster/1"
 STATUS_ACTIVE = "active"
 STATUS_RETIRED = "retired"
+#: A roster of hundreds of holders is well under 1 MiB; anything far larger is not one.
+MAX_ROSTER_BYTES = 16 * 1024 * 1024
 
 
 def now_utc() -> datetime:
@@ -561,9 +565,20 @@ def load(
 ) -> Roster:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: a FIFO given as the roster must not block; only regular files are read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise RosterError(f"cannot read roster {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RosterError(f"roster {path} is not a regular file", hint="Name the file.")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_ROSTER_BYTES + 1)
+    if len(data) > MAX_ROSTER_BYTES:
+        raise RosterError(
+            f"roster {path} is larger than {MAX_ROSTER_BYTES // (1024 * 1024)} MiB",
+            hint="Check that this is the roster file.",
+        )
     return loads(
         data,
         trusted_fingerprint=trusted_fingerprint,
