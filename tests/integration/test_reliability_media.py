@@ -221,3 +221,17 @@ def test_the_ksr_reader_refuses_fifos_folders_and_huge_files(media: Path, name: 
 
     with pytest.raises(ApplianceError, match=says):
         formats.load_document(media / name, InputLimits(max_bytes=MAX_INPUT_BYTES))
+
+
+@pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
+                                            ("folder", "not a regular file"),
+                                            ("huge.bin", "larger than")])
+def test_the_roster_reader_refuses_fifos_folders_and_huge_files(media: Path, name: str,
+                                                                says: str) -> None:
+    from appliance.sharing import roster as rosters
+
+    if name == "huge.bin":
+        with open(media / name, "r+b") as f:
+            f.truncate(rosters.MAX_ROSTER_BYTES + 1)
+    with pytest.raises(ApplianceError, match=says):
+        rosters.load(media / name, trusted_fingerprint="00" * 32)
