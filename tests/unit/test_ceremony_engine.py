@@ -311,3 +311,18 @@ def test_scripts_load_from_bytes_and_hash(world: dict[str, Any]) -> None:
     start = journal.read(outcome.journal).entries[0]
     assert start.data["script"]["sha256"] == script.sha256
     assert json.loads(outcome.journal.read_text().splitlines()[0])["kind"] == "start"
+
+
+def test_resume_refuses_a_tampered_journal(world: dict[str, Any]) -> None:
+    from appliance.ceremony.errors import JournalTampered
+
+    answers = Answers(attendance=PEOPLE, inputs={"doc": str(world["doc"])})
+    with pytest.raises(Crash):
+        run(world, operator=CrashingOperator(answers, "seal"))
+    path = world["ws"] / "journal.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    del lines[2]
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalTampered) as info:
+        run(world)
+    assert info.value.seq == 2
