@@ -18,11 +18,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import hmac
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +321,29 @@ def _write(backups_dir: Path, name: str, document: bytes, blobs: dict[str, bytes
     return final
 
 
+#: Largest manifest or blob read from a backup medium (a wrapped RSA-4096 key is ~2.4 KB).
+MAX_BACKUP_FILE = 16 * 1024 * 1024
+
+
+def _read_regular(path: Path) -> bytes:
+    """Read a regular file of at most MAX_BACKUP_FILE bytes; anything else is an OSError
+    (a FIFO on the medium must not block, a huge file must not fill memory)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > MAX_BACKUP_FILE:
+                raise OSError(errno.EFBIG, "larger than the backup file limit")
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -> Backup:
     """Read a backup and verify the manifest signature and every blob's SHA-256.
 
@@ -327,7 +352,7 @@ def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -
     path = Path(path)
     manifest_path = path / MANIFEST
     try:
-        raw = manifest_path.read_bytes()
+        raw = _read_regular(manifest_path)
     except OSError as exc:
         raise BackupError(
             f"Cannot read {manifest_path}: {exc.strerror or exc}.",
@@ -398,7 +423,7 @@ def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -
                 failed=entry.blob,
             )
         try:
-            digest = hashlib.sha256(blob_path.read_bytes()).hexdigest()
+            digest = hashlib.sha256(_read_regular(blob_path)).hexdigest()
         except OSError:
             raise BackupTampered(
                 f"Blob {entry.blob} of key '{entry.label}' is missing from {path.name}.",
