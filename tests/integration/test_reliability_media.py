@@ -235,3 +235,27 @@ def test_the_roster_reader_refuses_fifos_folders_and_huge_files(media: Path, nam
             f.truncate(rosters.MAX_ROSTER_BYTES + 1)
     with pytest.raises(ApplianceError, match=says):
         rosters.load(media / name, trusted_fingerprint="00" * 32)
+
+
+def test_a_backup_whose_manifest_or_blob_is_a_fifo_is_refused(backup: Any) -> None:
+    from appliance.hsm.backup import load_backup
+
+    folder, ceremony = backup
+    public = ceremony.public_key_der()
+    blob = folder / json.loads((folder / "manifest.json").read_bytes())["manifest"]["keys"][0][
+        "blob"]
+    original = blob.read_bytes()
+    blob.unlink()
+    os.mkfifo(blob)
+    with pytest.raises(ApplianceError, match="missing|blob"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    blob.unlink()
+    blob.write_bytes(original)
+    manifest = (folder / "manifest.json").read_bytes()
+    (folder / "manifest.json").unlink()
+    os.mkfifo(folder / "manifest.json")
+    with pytest.raises(ApplianceError, match="not a regular file"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").write_bytes(manifest)
+    assert load_backup(folder, expected_ceremony_key_der=public).entries
