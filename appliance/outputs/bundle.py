@@ -10,8 +10,11 @@ pinned ceremony public key checks the signature, then each artifact's size and h
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,11 +300,32 @@ def check_artifact(entry: ArtifactEntry, data: bytes) -> str | None:
     return None
 
 
+#: Largest signed manifest read from the media (thousands of artifacts fit in 1 MiB).
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _read_media_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file: a FIFO on the media must not block the
+    verifier and a huge file must not fill its memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit and (chunk := os.read(fd, min(1 << 20, limit - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def read_bundle_dir(folder: Path, pinned_key_der: bytes) -> Bundle:
     """Verify a bundle folder from the media: signature first, then every artifact."""
     folder = Path(folder)
     try:
-        raw = (folder / MANIFEST_NAME).read_bytes()
+        raw = _read_media_file(folder / MANIFEST_NAME, MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise BundleError(f"cannot read {folder / MANIFEST_NAME}: {exc.strerror}") from None
     signed = parse_signed_manifest(raw, pinned_key_der)
@@ -309,9 +333,10 @@ def read_bundle_dir(folder: Path, pinned_key_der: bytes) -> Bundle:
     problems = []
     for entry in signed.manifest.artifacts:
         try:
-            data = (folder / entry.name).read_bytes()
-        except OSError:
-            problems.append(f"{entry.title}: file {entry.name} is missing")
+            # one byte more than the signed size: a longer file fails its check, unread
+            data = _read_media_file(folder / entry.name, entry.size + 1)
+        except OSError as exc:
+            problems.append(f"{entry.title}: file {entry.name} is missing ({exc.strerror})")
             continue
         problem = check_artifact(entry, data)
         if problem:
