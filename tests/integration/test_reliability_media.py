@@ -259,3 +259,28 @@ def test_a_backup_whose_manifest_or_blob_is_a_fifo_is_refused(backup: Any) -> No
     (folder / "manifest.json").unlink()
     (folder / "manifest.json").write_bytes(manifest)
     assert load_backup(folder, expected_ceremony_key_der=public).entries
+
+
+def test_a_bundle_with_fifos_or_a_swollen_artifact_is_refused(tmp_path: Path) -> None:
+    from appliance.outputs import bundle as bundle_mod
+
+    folder, public, _ = _bundle(tmp_path)
+    original = (folder / "skr.txt").read_bytes()
+    with open(folder / "skr.txt", "ab") as f:  # 1 GiB more, sparse: must not be read whole
+        f.truncate(len(original) + (1 << 30))
+    with pytest.raises(ApplianceError, match="does not match"):
+        bundle_mod.read_bundle_dir(folder, public)
+    (folder / "skr.txt").unlink()
+    os.mkfifo(folder / "skr.txt")
+    with pytest.raises(ApplianceError, match="not a regular file"):
+        bundle_mod.read_bundle_dir(folder, public)
+    (folder / "skr.txt").unlink()
+    (folder / "skr.txt").write_bytes(original)
+    manifest = (folder / "manifest.json").read_bytes()
+    (folder / "manifest.json").unlink()
+    os.mkfifo(folder / "manifest.json")
+    with pytest.raises(ApplianceError, match="not a regular file"):
+        bundle_mod.read_bundle_dir(folder, public)
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").write_bytes(manifest)
+    assert bundle_mod.read_bundle_dir(folder, public).artifacts
