@@ -505,3 +505,61 @@ def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
             print(f"--- pull at {n}\n{text}")
     print(f"\nengine hsm.activate: {tried} pull points (every command of CO2's turn)")
     assert tried >= 8
+
+
+def test_restore_into_softhsm_after_a_pull_at_every_apdu_of_a_shareholders_turn(
+    softhsm: Any, tmp_path: Path
+) -> None:
+    """The whole restore: keys backed up under a key split among shareholders' cards, the
+    token lost, a fresh token with the same label, then the shareholders' quorum with one
+    card pulled at each of its commands, a retry, and the restore through SoftHSM. Every
+    point ends with the same keys restored."""
+    from appliance.hsm import keygen
+    from appliance.hsm.backup import create_backup
+    from appliance.hsm.restore import restore_backup
+
+    label = "reliability-restore"
+    softhsm.init_token(label)
+    made: list[Any] = []
+    cards = {f"BE00000{i}": new_card(f"BE00000{i}") for i in range(1, 4)}
+    with softhsm.open(label) as session:
+        ceremony = keygen.generate_ceremony_key(session)
+        keygen.generate_key(session, 13, role="zsk", zone="example.")
+        wanted = sorted(o.label for o in session.key_objects())
+        backups = tmp_path / "backups"
+        done = issue_backup_set(
+            Roster(), backup_name=label, threshold=2,
+            holders=[HolderSpec("RKSH", f"H{i}", holder(PullingTransport(c)), login=f"R{i}")
+                     for i, c in enumerate(cards.values())],
+            choose_pins=pins,
+            make_backup=lambda key: made.append(
+                create_backup(session, key, backups, lock=False).backup.path),
+            now=NOW,
+        )
+    serials = list(cards)
+    total = points(lambda t: QuorumSession(done.roster, done.set_id).present(
+        holder(t), bytearray(pin_of(serials[0]))), cards[serials[0]])
+    tried = 0
+    for n in range(1, total + 1):
+        softhsm.delete_token(label)
+        softhsm.init_token(label)  # the lost token's replacement
+        t = PullingTransport(clone(cards[serials[0]]), pull_at=n, phase="after")
+        with QuorumSession(done.roster, done.set_id) as session:
+            with pytest.raises((CardRemoved, CardsCardRemoved)):
+                session.present(holder(t), bytearray(pin_of(serials[0])))
+            t.reinsert()
+            session.present(holder(t), bytearray(pin_of(serials[0])))
+            session.present(holder(PullingTransport(clone(cards[serials[1]]))),
+                            bytearray(pin_of(serials[1])))
+            with softhsm.open(label) as fresh:
+                result = quorum_mod.with_backup_key(
+                    session, lambda key, fresh=fresh: restore_backup(
+                        fresh, made[0], key,
+                        expected_fingerprint=ceremony.fingerprint()))
+                assert result is not None
+                assert sorted(o.label for o in fresh.key_objects()) == wanted, n
+        assert t.card.state.tries_pw1 == 3
+        tried += 1
+    softhsm.delete_token(label)
+    print(f"\nrestore into SoftHSM: {tried} pull points, the same {len(wanted)} keys each time")
+    assert tried >= 8
