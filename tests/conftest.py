@@ -34,3 +34,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if tier in _TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_runners_core_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that call appliance.cli.main() in process must not lower pytest's own hard core
+    limit for good (root in a container may lack the right to raise it again): that broke the
+    subprocess test which proves the real CLI sets RLIMIT_CORE to 0."""
+    import appliance.cli
+
+    monkeypatch.setattr(appliance.cli, "_no_core_dumps", lambda: None)
