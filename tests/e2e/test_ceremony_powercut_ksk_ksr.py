@@ -255,3 +255,45 @@ def fresh_skr(session: Any, ksr: Path, zones: Path) -> Any:
     entry = load_zones(zones)[doc.domain]
     ksks = [Ksk(keys.dnssec_key(session, label), label) for label in entry.ksk_labels]
     return sign_request(doc, entry.policy, ksks, now=datetime.now(UTC))
+
+
+def test_power_cut_inside_each_action_of_rksh_enroll_issues_one_set(
+    softhsm: SoftHsm, fast_tmp: Path
+) -> None:
+    """Killed inside every action of rksh-enroll in turn (after the cards are provisioned
+    and the shares sealed, before the journal says so): one set is issued, once."""
+    from appliance.sharing import roster as rosters
+    from appliance.sharing.envelope import Purpose
+    from tests.e2e.test_ceremony_ksk_ksr import _holder
+
+    world = build_world(softhsm, fast_tmp, token="powercut-enrol", backup_set=False)
+    lines = ["[attendance]"] + [f'{s} = "{n}"' for s, n in {**PEOPLE, "RKSH5": "Rosa"}.items()]
+    lines += ["", "[inputs]", f'roster = "{world.media / "roster.json"}"']
+    for seat, card in world.seats.items():
+        if seat.startswith("CO"):
+            pin = user_pin(world.serials[card])
+            lines += ["", f"[cards.{seat}]", f'card = "{card}"', f'pin = "{pin}"']
+    for i in range(1, 6):
+        serial = f"E2E3{i:04X}"
+        _holder(world.cards, f"blank{i}", serial)
+        lines += [
+            "",
+            f"[cards.RKSH{i}]",
+            f'card = "blank{i}"',
+            f'pin = "pin-{serial}"',
+            f'admin_pin = "admin-pin-{serial}"',
+        ]
+    answers = fast_tmp / "answers-enrol.toml"
+    answers.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ws = fast_tmp / "ws-enrol"
+    steps = ["airgap", "enroll-rksh", "activate", "issue", "emergency-contacts", "bundle", "print"]
+    for step in steps:
+        assert _run(world, "rksh-enroll", answers, ws, f"action:{step}") == -9, step
+    assert _run(world, "rksh-enroll", answers, ws, None) == 0
+    results = _check_journal(ws, world)
+    roster = rosters.load(world.media / "roster.json", trusted_public_key=world.ceremony_key)
+    sets = [s for s in roster.sets if s.purpose == Purpose.BACKUP_KEY]
+    assert len(sets) == 1 and sets[0].set_id == results["issue"]["result"]["set_id"]
+    assert len(sets[0].members) == 5
+    assert results["issue"]["already"] is True  # the resumed step found its own set
+    assert len(list((world.media / "backups").iterdir())) == 1  # one backup key, one backup

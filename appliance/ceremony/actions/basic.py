@@ -48,6 +48,7 @@ def operator_confirm(ctx: ActionContext, params: Mapping[str, Any]) -> ActionRes
             f"{seat} did not confirm: {prompt}",
             hint="Resolve the discrepancy, then retry, or abort.",
         )
+    ctx.kill_point()
     return ActionResult(f"{seat} confirmed.", {"role": seat, "confirmed": True})
 
 
