@@ -16,16 +16,25 @@ APPLIANCE = REPO / ".venv" / "bin" / "appliance"
 
 
 def _env(root: Path) -> dict[str, str]:
-    return {**os.environ, "SOFTHSM2_CONF": str(root / "state" / "softhsm2.conf"),
-            "APPLIANCE_DEMO_READERS": "direct", "TERM": "xterm-256color"}
+    return {
+        **os.environ,
+        "SOFTHSM2_CONF": str(root / "state" / "softhsm2.conf"),
+        "APPLIANCE_DEMO_READERS": "direct",
+        "TERM": "xterm-256color",
+    }
 
 
 def test_demo_world_is_built_once_then_only_checked(tmp_path: Path) -> None:
     need_tool("softhsm2-util", "softhsm2")
     demo_config(tmp_path)
     cfg = str(tmp_path / "appliance.toml")
-    first = subprocess.run([str(APPLIANCE), "--config", cfg, "demo", "--no-tui"],
-                           capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    first = subprocess.run(
+        [str(APPLIANCE), "--config", cfg, "demo", "--no-tui"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+    )
     assert "Building the demo world" in first.stdout, first.stdout + first.stderr
     media = tmp_path / "media"
     assert {"roster.json", "zones.toml", "example.ksr"} <= {p.name for p in media.iterdir()}
@@ -34,8 +43,13 @@ def test_demo_world_is_built_once_then_only_checked(tmp_path: Path) -> None:
     serials = sorted(m["card_serial"] for s in roster["body"]["sets"] for m in s["members"])
     assert serials == ["0000C001", "0000C002", "0000C003"]
     before = {p: p.stat().st_mtime_ns for p in media.iterdir()}
-    second = subprocess.run([str(APPLIANCE), "--config", cfg, "demo", "--no-tui"],
-                            capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    second = subprocess.run(
+        [str(APPLIANCE), "--config", cfg, "demo", "--no-tui"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+    )
     assert "is ready" in second.stdout and "Building" not in second.stdout
     assert {p: p.stat().st_mtime_ns for p in media.iterdir()} == before
 
@@ -46,16 +60,22 @@ def test_demo_command_reaches_the_start_screen_in_tmux(tmp_path: Path) -> None:
     demo_config(tmp_path)
     session = f"demo-e2e-{os.getpid()}"
     env = _env(tmp_path)
-    command = (f"SOFTHSM2_CONF={env['SOFTHSM2_CONF']} APPLIANCE_DEMO_READERS=direct "
-               f"{APPLIANCE} --config {tmp_path / 'appliance.toml'} demo")
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
-                   check=True, env=env)
+    command = (
+        f"SOFTHSM2_CONF={env['SOFTHSM2_CONF']} APPLIANCE_DEMO_READERS=direct "
+        f"{APPLIANCE} --config {tmp_path / 'appliance.toml'} demo"
+    )
+    subprocess.run(
+        [tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
+        check=True,
+        env=env,
+    )
     try:
         screen = ""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            screen = subprocess.run([tmux, "capture-pane", "-p", "-t", session],
-                                    capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                [tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if "Ceremony scripts (" in screen and "Appliance status" in screen:
                 break
             time.sleep(0.5)

@@ -41,10 +41,10 @@ class FrozenClock:
         return self.now
 
 
-def demo_config(root: Path) -> Config:
+def demo_config(root: Path, scripts: Path = REPO / "scripts") -> Config:
     cfg = root / "appliance.toml"
     cfg.write_text(
-        f'[paths]\nmedia = "{root}/media"\nscripts = "{REPO}/scripts"\n'
+        f'[paths]\nmedia = "{root}/media"\nscripts = "{scripts}"\n'
         f'workspace = "{root}/workspace"\n'
         '[hsm]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\ntoken = "ceremony"\n'
         'activation = "pin-quorum"\n[airgap]\nrequired = false\n'

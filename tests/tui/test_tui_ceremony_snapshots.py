@@ -13,7 +13,9 @@ import pytest
 from appliance import buildinfo
 from tests.tui.demo_driver import REPO, choose_script, demo_config, drive, make_app
 
-SCRIPT = REPO / "scripts" / "ksr-sign.toml"
+# A frozen copy: the library's script may change wording; the snapshots must not follow it.
+SCRIPTS = REPO / "tests" / "data" / "tui-snapshot"
+SCRIPT = SCRIPTS / "ksr-sign.toml"
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-
     def make(console: bool = False):  # type: ignore[no-untyped-def]
         root = tmp_path / "world"
         root.mkdir(exist_ok=True)
-        return make_app(demo_config(root), root, console=console)
+        return make_app(demo_config(root, SCRIPTS), root, console=console)
 
     return make
 

@@ -239,7 +239,7 @@ class CeremonyScreen(Screen[None]):
         self.query_one("#say-text", Static).update(Text("CA reads aloud:\n", style="bold")
                                                    + Text(view.say.strip()))
         self._panel(Text("Press Enter when the words have been read aloud."), title="Next")
-        self._checklist()
+        self.tick()  # header (journal head) and checklist as of this step
         loop = asyncio.get_running_loop()
         self._proceed = loop.create_future()
         await self._proceed
