@@ -78,7 +78,13 @@ class CeremonyApp(App[None]):
             self.theme = "ansi-dark"
 
     def on_mount(self) -> None:
-        checks = self.world.checks or (lambda: run_checks(self.world.config))
+        base = self.world.checks or (lambda: run_checks(self.world.config))
+
+        def checks() -> list[CheckResult]:
+            from appliance.tui.views import roster_checks
+
+            return [*base(), *roster_checks(self.world)]
+
         self.push_screen(StartScreen(self.world.config, checks, self.world.clock))
 
     def on_start_screen_script_chosen(self, message: StartScreen.ScriptChosen) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from appliance.ceremony.journal import Entry
+    from appliance.doctor import CheckResult
     from appliance.tui.app import World
 
 #: Assumed per-holder probabilities for the quorum view (stated on the page).
@@ -75,19 +76,13 @@ def help_lines(screen: Screen[Any]) -> list[str]:
 
 def _roster(workspace: Path, world: World) -> Any:
     """The roster the ceremony loaded (else the demo's on the media), for viewing only."""
-    from appliance.sharing import roster as rosters
 
     candidates = [workspace / "inputs" / "roster"]
     if world.inputs.get("roster"):
         candidates.append(Path(world.inputs["roster"]))
     for path in candidates:
-        if not path.is_file():
-            continue
-        data = path.read_bytes()
-        key = json.loads(data)["signature"]["public_key"]
-        import base64
-
-        return rosters.loads(data, trusted_public_key=base64.b64decode(key), where=path.name)
+        if path.is_file():
+            return _load(path)
     return None
 
 
@@ -129,3 +124,33 @@ def report_lines(workspace: Path, world: World) -> list[str]:
     if not findings:
         return ["No findings: every set is healthy, no card is old, no retest is overdue."]
     return [f"{f.kind}: {f.message}. {f.action}" for f in findings]
+
+
+def roster_checks(world: World) -> list[CheckResult]:
+    """Roster warnings for the start screen: overdue attestations, ageing cards, thin sets."""
+    from appliance.doctor import CheckResult
+    from appliance.sharing import reports
+
+    path = Path(world.inputs.get("roster") or world.config.paths.media / "roster.json")
+    if not path.is_file():
+        return []
+    try:
+        roster = _load(path)
+    except (ApplianceError, ValueError, KeyError) as exc:
+        return [CheckResult("roster", "FAIL", f"{path.name} cannot be read: {exc}",
+                            "Use the roster written by the last credential ceremony.")]
+    findings = reports.report(roster, now=world.clock())
+    if not findings:
+        sets = len(roster.active_sets())
+        return [CheckResult("roster", "OK", f"{path.name}: {sets} set(s), no findings")]
+    return [CheckResult("roster", "WARN", f.message, f.action) for f in findings]
+
+
+def _load(path: Path) -> Any:
+    import base64
+
+    from appliance.sharing import roster as rosters
+
+    data = path.read_bytes()
+    key = json.loads(data)["signature"]["public_key"]
+    return rosters.loads(data, trusted_public_key=base64.b64decode(key), where=path.name)

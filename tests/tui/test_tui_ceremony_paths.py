@@ -134,3 +134,31 @@ async def test_views_show_script_journal_help_analysis_and_reports(
             await pilot.pause(0.05)
         assert isinstance(app.screen, CeremonyScreen)
         await drive(pilot)
+
+
+async def test_start_screen_shows_roster_warnings(world: tuple[Config, Path]) -> None:
+    from datetime import UTC, datetime
+
+    from appliance.tui.widgets.status_table import StatusTable
+    from tests.tui.demo_driver import FrozenClock
+
+    config, root = world
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for label, when in (("today", datetime.now(UTC)),
+                        ("in six years", datetime(2033, 1, 1, tzinfo=UTC))):
+        app = make_app(config, root, clock=FrozenClock(when))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.screen.query_one(StatusTable)
+            found = [table.get_row_at(i) for i in range(table.row_count)]
+            rows[label] = [(str(r[0]).strip(), str(r[2])) for r in found if str(r[1]).strip()
+                           == "roster"]
+    # 3 cards for a threshold of 3 is a thin set: warned from the first day
+    assert any(s == "WARN" and "one more loss" in t for s, t in rows["today"]), rows
+    # years later the cards have aged too: more warnings, each naming its holder
+    today = [t for s, t in rows["today"] if s == "WARN"]
+    later = [t for s, t in rows["in six years"] if s == "WARN"]
+    assert len(later) > len(today), rows
+    assert any("Cleo Officer" in t for t in later if t not in today), rows
