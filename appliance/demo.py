@@ -266,20 +266,29 @@ def _zones_file(world: DemoWorld) -> None:
 
 def _ksr(world: DemoWorld, say: Callable[[str], None]) -> None:
     """A KSR for the demo zone from Knot's keymgr (the zone operator's side), or the sample."""
-    keymgr = shutil.which("keymgr") or ("/usr/sbin/keymgr" if Path("/usr/sbin/keymgr").exists()
-                                        else None)
+    keymgr = find_keymgr()
     if keymgr is not None:
         try:
             atomic.write_bytes(world.ksr, _keymgr_ksr(world.state / "knot", keymgr))
             return
         except (OSError, subprocess.SubprocessError) as exc:
             say(f"keymgr could not make a KSR ({exc}); using the shipped sample.")
+    # The sample's slots start on the day it was made: past its first weeks the KSR policy
+    # check refuses it (stale), which is why keymgr is preferred.
     if not SAMPLE_KSR.exists():
         raise ConfigError(
             "No KSR for the demo: Knot's keymgr is missing and the sample is not in this tree.",
             hint="Install knot-dnssecutils (deps/apt-packages.txt), then run the demo again.",
         )
     atomic.write_bytes(world.ksr, SAMPLE_KSR.read_bytes())
+
+
+def find_keymgr() -> str | None:
+    """Knot's keymgr (Debian puts it in /usr/sbin, often not on a user's PATH)."""
+    found = shutil.which("keymgr")
+    if found is None and Path("/usr/sbin/keymgr").exists():
+        found = "/usr/sbin/keymgr"
+    return found
 
 
 def _keymgr_ksr(root: Path, keymgr: str) -> bytes:

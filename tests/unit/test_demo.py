@@ -35,3 +35,18 @@ def test_prepare_refuses_a_non_demo_config(tmp_path: Path) -> None:
     cfg.write_text('[hsm]\nmodule = "/x.so"\n')
     with pytest.raises(ConfigError, match="not a demo"):
         demo.prepare(load_config(cfg))
+
+
+def test_the_sample_ksr_is_used_without_keymgr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text('[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\n'
+                   'state = "w"\n')
+    config = load_config(cfg)
+    (tmp_path / "m").mkdir()
+    monkeypatch.setattr(demo, "find_keymgr", lambda: None)
+    demo._ksr(demo.DemoWorld(config), lambda _line: None)
+    copied = (tmp_path / "m" / "example.ksr").read_bytes()
+    assert copied == demo.SAMPLE_KSR.read_bytes()
+    assert b";; KeySigningRequest" in copied
