@@ -41,13 +41,16 @@ class World:
 
     def make_engine(self, script: Path, workspace: Path, operator: Operator) -> Engine:
         """The engine for `script` in `workspace`, bound to this world's cards and HSM."""
-        from appliance.ceremony.context import Services
         from appliance.ceremony.engine import Engine
         from appliance.ceremony.loader import load_script
         from appliance.ceremony.registry import default_registry
+        from appliance.ceremony.services import build_services
 
         registry = default_registry()
-        services = Services(cards=self.tray, airgap_root=self.airgap_root)
+        # The engine's own builder (layer services as they appear), with this console's readers.
+        services = build_services(self.config, airgap_root=self.airgap_root)
+        services.cards = self.tray
+        services.card_slots = None
         clock = self.clock
 
         def stamp() -> str:

@@ -314,7 +314,9 @@ class CeremonyScreen(Screen[None]):
     async def ask_input(self, name: str, description: str) -> str | None:
         media = self.world.config.paths.media
         files = sorted(p for p in media.glob("*") if p.is_file()) if media.is_dir() else []
-        proposed = self.world.inputs.get(name)
+        proposed = self.world.inputs.get(name) or next(
+            (str(p) for p in files if p.stem == name or p.name.startswith(name)), None
+        )
         path: str | None = await self._dialog(InputChooser(name, description, files, proposed))
         return path
 
