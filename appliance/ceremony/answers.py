@@ -32,6 +32,9 @@ Answers file (TOML; every key optional except the attendance a script needs):
     choose = "continue"       # answer to any choice in this step
     abort = "reason"          # the CA aborts when this step begins
     text = "..."              # a text typed in this step (a sealed location hint)
+    overrides = { "KSR-POLICY-BUNDLE-INTERVALS" = "reason" }
+                              # the CA overrides these KSR requirements with these reasons
+                              # (ksr.check); the IW confirms with the step's `confirm`
 
 Every answer given is appended to `transcript` (PINs as "****").
 """
@@ -60,7 +63,9 @@ from appliance.ceremony.operator import (
 _TOP = ("attendance", "defaults", "inputs", "cards", "quorum", "steps")
 _DEFAULTS = ("confirm", "typed", "action_failed", "exception", "max_retries")
 _CARD = ("card", "pin", "pins", "admin_pin", "new_pin")
-_STEP = ("confirm", "exception", "choose", "abort", "text")
+_STEP = ("confirm", "exception", "choose", "abort", "text", "overrides")
+#: The topic of ksr.check's override request (actions/dnssec.py OVERRIDE_TOPIC).
+OVERRIDE_TOPIC = "ksr-override"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,14 @@ def parse_answers(doc: tomlfile.TomlDocument) -> Answers:
         raise bad(("steps",), "[steps.ID] tables hold per-step answers")
     for step_id, raw in raw_steps.items():
         steps[step_id] = closed(raw, ("steps", step_id), _STEP)
+        wanted = steps[step_id].get("overrides", {})
+        if not isinstance(wanted, dict) or not all(
+            isinstance(v, str) and v.strip() for v in wanted.values()
+        ):
+            raise bad(
+                ("steps", step_id, "overrides"),
+                'overrides maps requirement ids to reasons: { "KSR-..." = "why" }',
+            )
     return Answers(
         attendance=dict(attendance),
         confirm=bool(defaults.get("confirm", True)),
@@ -186,6 +199,7 @@ class AnswersOperator:
         self._echo = echo
         self._pin_uses: dict[tuple[str, str], int] = {}
         self._retries: dict[str, int] = {}
+        self._override_reason: dict[str, str] = {}  # step -> reason of the pending override
 
     def _say(self, line: str) -> None:
         self.transcript.append(line)
@@ -270,11 +284,17 @@ class AnswersOperator:
         return bytearray(pin.encode("utf-8"))
 
     def exception_text(self, step_id: str, role: str, about: str) -> str:
+        reason = self._override_reason.pop(step_id, None)
+        if reason is not None:  # the reason asked right after an override request
+            self._say(f"  {role} gives the reason: {reason}")
+            return reason
         text = str(self._step(step_id).get("exception") or f"Exception: {about}")
         self._say(f"  {role} records exception: {text}")
         return text
 
     def choose(self, request: Choice) -> str:
+        if request.topic == OVERRIDE_TOPIC:
+            return self._override(request)
         chosen = self._step(request.step_id).get("choose")
         if chosen is None:
             chosen = {
@@ -293,6 +313,19 @@ class AnswersOperator:
             )
         self._say(f"  {request.role} chooses {chosen}: {request.prompt}")
         return str(chosen)
+
+    def _override(self, request: Choice) -> str:
+        """Options are "refuse" and "override <ID>": override only the ids listed in the
+        step's `overrides`; never by default."""
+        wanted = self._step(request.step_id).get("overrides", {})
+        for option in request.options:
+            requirement = option.removeprefix("override ")
+            if option != requirement and requirement in wanted:
+                self._override_reason[request.step_id] = str(wanted[requirement])
+                self._say(f"  {request.role} requests: {option}")
+                return option
+        self._say(f"  {request.role} chooses refuse: {request.prompt}")
+        return "refuse"
 
     def enter_text(self, step_id: str, seat: str, prompt: str, *, secret: bool) -> str:
         text = self._step(step_id).get("text")
