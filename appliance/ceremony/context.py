@@ -79,6 +79,18 @@ class History:
                 found = result if isinstance(result, dict) else {}
         return found
 
+    def interrupted(self, step_id: str) -> bool:
+        """Was `step_id` cut by a power cut and resumed in this ceremony? Then what the world
+        holds may be that attempt's work. (A retry after a failed action does not count: it
+        would let an action's own refusal be retried into acceptance.)"""
+        seen_start = False
+        for e in self.entries:
+            if e.kind == "step_start" and e.step == step_id:
+                seen_start = True
+            elif seen_start and e.kind == "resume":
+                return True
+        return False
+
     def input_hash(self, name: str) -> str | None:
         """SHA-256 recorded when input `name` was loaded (result data "inputs"), or None."""
         for e in reversed(self.entries):

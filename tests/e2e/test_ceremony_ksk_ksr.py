@@ -254,6 +254,25 @@ def test_ksk_generate_then_ksr_sign_on_softhsm_and_virtual_cards(world: World) -
     assert check.stderr == "", check.stderr
 
 
+def test_a_second_ksk_ceremony_the_same_day_does_not_pass_off_the_first_key(
+    softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    """Generation is idempotent within one ceremony (power cuts), never across ceremonies: a
+    KSK with this step's label made by an earlier ceremony is refused, not reported as new."""
+    world = build_world(softhsm, tmp_path, token="e2e-ksk-twice")
+    roster = str(world.media / "roster.json")
+    first, op = run_script(world, "ksk-generate", {"roster": roster}, world.folder / "ws-a")
+    assert first.status == "ended", "\n".join(op.transcript[-15:])
+    second, op2 = run_script(world, "ksk-generate", {"roster": roster}, world.folder / "ws-b")
+    assert second.status != "ended"
+    text = "\n".join(op2.transcript)
+    assert "is already on the token, and this ceremony did not generate it" in text
+    v = journal.verify(second.journal, world.ceremony_key)
+    assert "generate-ksk" not in {
+        e.step for e in v.state.entries if e.kind == "action" and e.data.get("ok")
+    }
+
+
 def test_credential_retest_records_every_holder_in_the_signed_roster(
     softhsm: SoftHsm, tmp_path: Path
 ) -> None:

@@ -151,6 +151,18 @@ def generate_key(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
         record = keys.find(session, label=label)
         already = True
     except KeyNotFound:
+        record = None
+    if record is not None and not ctx.history.interrupted(ctx.step.id):
+        # Only this step's own interrupted attempt may have made it: any other key with this
+        # label belongs to another ceremony and must not be passed off as generated here.
+        raise ActionFailed(
+            f"A key labelled {label} is already on the token, and this ceremony did not "
+            "generate it (another ceremony, or a rehearsal, made it earlier).",
+            hint="Give this step's hsm.generate_key a distinct 'label' parameter, or, if the "
+            "old key is a rehearsal leftover, remove it with the officers before the ceremony.",
+            label=label,
+        )
+    if record is None:
         bits = int(params["bits"]) if algorithm in (8, 10) else None
         generated = keygen.generate_key(
             session, algorithm, role=purpose, zone=zone, label=label, bits=bits, today=day
