@@ -18,8 +18,12 @@ def demo_world_parts(config: Config) -> dict[str, object]:
     tray: object
     # APPLIANCE_DEMO_READERS=direct: in-process readers (tests; a machine without pcscd).
     if os.environ.get("APPLIANCE_DEMO_READERS") == "direct":
-        return {"tray": DirectTray(world.cards_dir, cards), "demo": True,
-                "people": dict(demo.PEOPLE), "inputs": world.inputs()}
+        return {
+            "tray": DirectTray(world.cards_dir, cards),
+            "demo": True,
+            "people": dict(demo.PEOPLE),
+            "inputs": world.inputs(),
+        }
     try:
         import vcard.harness as harness
 
@@ -41,10 +45,40 @@ def start_tui(config: Config, *, console: bool = False) -> int:
     return 0
 
 
+def render_check(config: Config) -> int:
+    """Draw the start screen headless at 80x24 on the console palette, then exit: the live
+    image's self-test boot proves with this that the console program starts and renders."""
+    import asyncio
+
+    from appliance.tui.app import create_app
+    from appliance.tui.screens.start import StartScreen
+    from appliance.tui.widgets.status_table import StatusTable
+
+    app = create_app(config, console=True)
+
+    async def draw() -> tuple[str, int]:
+        async with app.run_test(headless=True, size=(80, 24)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            rows = screen.query_one(StatusTable).row_count if isinstance(screen, StartScreen) else 0
+            return type(screen).__name__, rows
+
+    name, rows = asyncio.run(draw())
+    if name != "StartScreen" or rows == 0:
+        print(f"TUI RENDER FAILED: screen {name}, {rows} status rows")
+        return 1
+    print(f"TUI RENDERED: {name} at 80x24 with {rows} status rows")
+    return 0
+
+
 def command(args: argparse.Namespace) -> int:
     from appliance import demo
 
     config = load_config(args.config)
+    if args.check:
+        return render_check(config)
     if config.demo.enabled:
         demo.build_world(config, say=print)
     return start_tui(config, console=args.console)
@@ -56,5 +90,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--console",
         action="store_true",
         help="16-colour Linux console palette (auto on TERM=linux)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="draw the start screen headless and exit (0 when it rendered): the image self-test",
     )
     p.set_defaults(handler=command)

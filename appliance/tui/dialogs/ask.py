@@ -84,7 +84,9 @@ class ChoiceDialog(ModalScreen[str]):
             yield Static("Arrows to choose, Enter to answer", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        choices = self.query_one(OptionList)
+        choices.highlighted = 0
+        choices.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
@@ -184,6 +186,7 @@ class InputChooser(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         files = self.query_one(OptionList)
+        files.highlighted = 0
         files.focus()
         for i, p in enumerate(self.files):
             if self.proposed and str(p) == self.proposed:

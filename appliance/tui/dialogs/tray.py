@@ -59,7 +59,9 @@ class CardTrayDialog(ModalScreen[str | None]):
                          classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        cards = self.query_one(OptionList)
+        cards.highlighted = 0  # so the first arrow key moves from the first card, not onto it
+        cards.focus()
         self.show_readers()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tray-list")
