@@ -72,6 +72,12 @@ def judge(log: str) -> list[str]:
             f"the console command did not run ({f.get('console-command')}: "
             f"exit {f.get('console-exit')})"
         )
+    rendered = f.get("console-exit") == "0" and f.get("console-last", "").startswith("TUI RENDERED")
+    if "tui --check" in f.get("console-command", "") and not rendered:
+        problems.append(
+            f"the TUI did not render ({f.get('console-command')}: exit "
+            f"{f.get('console-exit')}, last line {f.get('console-last', '')!r})"
+        )
     result = f.get("RESULT")
     if result is None:
         problems.append("no result marker (the self-test did not finish)")
@@ -99,6 +105,8 @@ def main(argv: list[str]) -> int:
             print(f"selftest: FAIL: {p}", file=sys.stderr)
         return 1
     print("selftest: PASS (only lo; pcscd answers; PKCS#11 module loads; console ran)")
+    if "console-last" in f:
+        print(f"selftest: console: {f['console-last']}")
     return 0
 
 

@@ -43,6 +43,8 @@ def _log(
     result: str = "PASS",
     cmdline: str = "boot=live nonetworking nopersistence appliance.selftest console=ttyS0",
     console_exit: str = "1",
+    console_command: str = "appliance doctor",
+    console_last: str = "OK    clock  2026-12-04 09:00:00 UTC",
 ) -> str:
     airgap = {
         "ok": airgap_ok,
@@ -60,9 +62,10 @@ def _log(
             f"SELFTEST airgap: {json.dumps(airgap)}",
             "SELFTEST doctor-exit: 1",
             f"SELFTEST doctor: {doctor or _doctor(pcscd='WARN', pkcs11='WARN', media='FAIL')}",
-            "SELFTEST console-command: appliance doctor",
+            f"SELFTEST console-command: {console_command}",
             f"SELFTEST console-exit: {console_exit}",
             "SELFTEST console-lines: 12",
+            f"SELFTEST console-last: {console_last}",
             f"SELFTEST RESULT {result}",
             "[   61.0] reboot: Power down",
         ]
@@ -116,3 +119,13 @@ def test_cli(tmp_path: Path) -> None:
     assert sl.main([str(good)]) == 0
     assert sl.main([str(bad)]) == 1
     assert sl.main([str(tmp_path / "missing.log")]) == 2
+
+
+def test_the_tui_render_check_must_draw() -> None:
+    tui = "appliance tui --check"
+    drawn = "TUI RENDERED: StartScreen at 80x24 with 8 status rows"
+    assert sl.judge(_log(console_command=tui, console_exit="0", console_last=drawn)) == []
+    failed = sl.judge(_log(console_command=tui, console_exit="1", console_last="TUI RENDER FAILED"))
+    assert len(failed) == 1 and "the TUI did not render" in failed[0]
+    silent = sl.judge(_log(console_command=tui, console_exit="0", console_last="Traceback"))
+    assert len(silent) == 1 and "the TUI did not render" in silent[0]
