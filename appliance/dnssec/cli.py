@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,18 +356,18 @@ def _software(pem: bytes) -> Any:
 
 def read_pin(fd: int | None) -> bytearray:
     """The HSM user PIN: from a file descriptor, $APPLIANCE_HSM_PIN, or a no-echo prompt."""
+    from appliance import secret_input
+
     if fd is not None:
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return bytearray(handle.readline().rstrip(b"\r\n"))
+        return secret_input.read_fd(fd, "the HSM PIN")
     env = os.environ.pop("APPLIANCE_HSM_PIN", None)  # read once, not left for children
     if env:
         return bytearray(env.encode())
-    import getpass
-
-    if not sys.stdin.isatty():
-        raise UsageError("No HSM PIN: no terminal to ask on.",
-                         hint="Pass --pin-fd N or set APPLIANCE_HSM_PIN.")
-    return bytearray(getpass.getpass("HSM user PIN: ").encode())
+    return secret_input.prompt(
+        "HSM user PIN",
+        no_terminal="No HSM PIN: no terminal to ask on.",
+        hint="Pass --pin-fd N or set APPLIANCE_HSM_PIN.",
+    )
 
 
 def _hsm_ksks(args: argparse.Namespace, wanted: set[str]) -> dict[str, Any]:

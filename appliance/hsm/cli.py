@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import json
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from appliance import secret_input
 from appliance.errors import UsageError
 
 _HEX = b"0123456789abcdefABCDEF"
@@ -126,30 +124,16 @@ def register(sub: Any) -> None:
 
 
 def _read_fd(fd: int) -> bytearray:
-    """Read a secret from a descriptor into a bytearray, without an immutable copy."""
-    buf = bytearray(1024)
-    try:
-        n = os.readv(fd, [buf])
-    except OSError as exc:
-        raise UsageError(f"Cannot read from file descriptor {fd}: {exc.strerror}.") from None
-    while n and buf[n - 1] in (0x0A, 0x0D):
-        n -= 1
-    secret = bytearray(buf[:n])
-    buf[:] = bytes(len(buf))
-    return secret
+    return secret_input.read_fd(fd)
 
 
 def _prompt(what: str) -> bytearray:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"No terminal to ask for the {what}.",
-            hint="Run it on a terminal, or pass the secret through a descriptor (--pin-fd / "
-            "--wrapping-key-fd).",
-        )
-    text = getpass.getpass(f"{what}: ")  # a str we cannot wipe; dropped at once
-    secret = bytearray(text.encode("utf-8"))
-    del text
-    return secret
+    return secret_input.prompt(
+        what,
+        no_terminal=f"No terminal to ask for the {what}.",
+        hint="Run it on a terminal, or pass the secret through a descriptor (--pin-fd / "
+        "--wrapping-key-fd).",
+    )
 
 
 def _pin(args: argparse.Namespace, token: str) -> bytearray:

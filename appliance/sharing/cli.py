@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from appliance import secret_input
 from appliance.errors import UsageError
 
 
@@ -54,28 +52,15 @@ def _roster_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
 
 
 def _read_fd(fd: int) -> bytearray:
-    buf = bytearray(256)
-    try:
-        n = os.readv(fd, [buf])
-    except OSError as exc:
-        raise UsageError(f"Cannot read the PIN from descriptor {fd}: {exc.strerror}.") from None
-    while n and buf[n - 1] in (0x0A, 0x0D):
-        n -= 1
-    pin = bytearray(buf[:n])
-    buf[:] = bytes(len(buf))
-    return pin
+    return secret_input.read_fd(fd, "the PIN")
 
 
 def _ask_pin(serial: str) -> bytearray:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "No terminal to ask for the card's PIN.",
-            hint="Run it on a terminal, or pass the PIN through a descriptor (--pin-fd N).",
-        )
-    text = getpass.getpass(f"PIN of card {serial}: ")  # a str we cannot wipe; dropped at once
-    pin = bytearray(text.encode("utf-8"))
-    del text
-    return pin
+    return secret_input.prompt(
+        f"PIN of card {serial}",
+        no_terminal="No terminal to ask for the card's PIN.",
+        hint="Run it on a terminal, or pass the PIN through a descriptor (--pin-fd N).",
+    )
 
 
 def _load_roster(args: argparse.Namespace) -> Any:
