@@ -307,6 +307,22 @@ class Session:
         with contextlib.suppress(p11e.PKCS11Error):
             self._s.close()
 
+    def change_user_pin(self, old: bytearray, new: bytearray) -> None:
+        """C_SetPIN on the logged-in user: the activation rekey gives the token a new PIN.
+        Both PINs are the caller's bytearrays (not kept, not copied)."""
+        if not isinstance(old, bytearray) or not isinstance(new, bytearray):
+            raise TypeError("the PINs must be bytearrays the caller wipes")
+        try:
+            self._s.set_pin(_Pin(old), _Pin(new))
+        except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
+            raise PinError(
+                f"Token '{self.info.label}' refused the PIN change ({_reason(exc)}).",
+                hint="Nothing was changed: the token keeps its current user PIN.",
+                label=self.info.label,
+            ) from None
+        except p11e.PKCS11Error as exc:
+            raise _map(exc, f"changing the user PIN of token '{self.info.label}'") from None
+
     # -- capabilities --
 
     def mechanisms(self) -> frozenset[int]:

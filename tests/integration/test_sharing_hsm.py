@@ -135,11 +135,9 @@ def test_officers_activate_a_softhsm_token(
 
     # Rekey: a new token PIN through C_SetPIN; the old officers' secret no longer logs in.
     def change_pin(old: bytearray, new: bytearray) -> None:
-        from appliance.hsm.pkcs11_adapter import _Pin
-
         seen_pins.append(bytes(new))
         with Token(softhsm.module, label=label).open(old) as session:
-            session._s.set_pin(_Pin(old), _Pin(new))
+            session.change_user_pin(old, new)
 
     old_roster = roster
     with present(roster, set_id, cards[4:7]) as s:
