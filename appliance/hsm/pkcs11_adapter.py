@@ -52,6 +52,7 @@ _PIN_FLAGS = {
     0x00080000: "the user PIN must be changed",
 }
 _TOKEN_INITIALIZED = 0x400
+_PROTECTED_AUTHENTICATION_PATH = 0x100
 _USER_PIN_INITIALIZED = 0x8
 
 #: Mechanisms each key kind needs: (key-pair generation, signing).
@@ -285,6 +286,50 @@ class Token:
             ) from None
         except p11e.PKCS11Error as exc:
             raise _map(exc, f"opening a session on token '{info.label}'") from None
+        return Session(raw, info)
+
+    def open_protected(self, *, rw: bool = True) -> Session:
+        """Open a session and log in through the token's protected authentication path (a
+        PED or PIN pad): the HSM runs its own quorum; no PIN passes through the appliance."""
+        info = self.info
+        if not info.flags & _TOKEN_INITIALIZED or not info.flags & _USER_PIN_INITIALIZED:
+            raise TokenNotFound(
+                f"Token '{info.label}' is not initialised or has no user PIN.",
+                hint="Initialise the token first with the vendor's procedure.",
+                label=info.label,
+            )
+        if not info.flags & _PROTECTED_AUTHENTICATION_PATH:
+            raise HsmError(
+                f"Token '{info.label}' ({info.serial}) has no protected authentication path "
+                "(no PED or PIN pad): it cannot run its own quorum.",
+                hint='Set [hsm] activation = "pin-quorum" in the configuration for this token.',
+                label=info.label,
+            )
+        try:
+            raw = self._token.open(
+                rw=rw, user_pin=pkcs11.PROTECTED_AUTH, attribute_mapper=_Mapper()
+            )
+        except p11e.UserAlreadyLoggedIn:
+            raw = self._token.open(rw=rw, attribute_mapper=_Mapper())
+        except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
+            state = self.info.pin_state()
+            raise PinError(
+                f"Token '{info.label}' did not accept the credentials presented on its PED "
+                f"({_reason(exc)}); token state: {state}.",
+                hint="The HSM has counted this try. Check which credentials were presented "
+                "before trying again; the appliance does not retry by itself.",
+                label=info.label,
+                state=state,
+            ) from None
+        except p11e.PinLocked:
+            raise PinError(
+                f"The user credential of token '{info.label}' is locked.",
+                hint="The Security Officer must unlock the token with the vendor's procedure.",
+                label=info.label,
+                state="locked",
+            ) from None
+        except p11e.PKCS11Error as exc:
+            raise _map(exc, f"logging in on token '{info.label}' through its PED") from None
         return Session(raw, info)
 
 

@@ -49,13 +49,8 @@ def activate(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     from appliance.sharing.quorum import activate_hsm
 
     config = config_of(ctx)
-    if config.hsm.activation != "pin-quorum":
-        raise ActionFailed(
-            "Native HSM activation (the HSM's own quorum, e.g. a PED) is not driven by this "
-            "build of the appliance.",
-            hint='Use activation = "pin-quorum", or follow the vendor\'s procedure and record '
-            "it with operator.confirm steps.",
-        )
+    if config.hsm.activation == "native":
+        return _activate_native(ctx, params)
     roster = load_roster(ctx)
     cset = roster.set_for(Purpose.HSM_ACTIVATION, config.hsm.token)
     quorum = int(params["quorum"])
@@ -103,6 +98,86 @@ def activate(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
             "token_serial": info.serial,
             "set_id": cset.set_id,
             "presented": [p.as_dict() for p in presented],
+            "ceremony_key": fingerprint,
+        },
+    )
+
+
+def _activate_native(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
+    """Native activation: the HSM runs its own quorum (e.g. officers' keys on its PED). The
+    appliance reads the steps to the room, records which officers say they did their part,
+    then logs in through the token's protected authentication path (no PIN passes here)."""
+    from appliance.ceremony.operator import Confirmation
+    from appliance.hsm import keys
+    from appliance.hsm.errors import KeyNotFound
+
+    family = str(params["officers"])
+    quorum = int(params["quorum"])
+    seats = ctx.seats_for(family)
+    if len(seats) < quorum:
+        raise ActionFailed(
+            f"The HSM's quorum needs {quorum} officers of {family}, but only {len(seats)} "
+            f"are present ({', '.join(seats) or 'none'}).",
+            hint="Bring enough officers with their HSM credentials, then retry the step.",
+        )
+    token = _token(ctx)
+    info = token.info
+    step = ctx.step.id
+    ctx.operator.notify(
+        step,
+        f"HSM token {info.label} ({info.serial}) runs its own quorum: the appliance never "
+        f"sees the officers' credentials. {quorum} officers of {family} present their "
+        "credential to the HSM's PED, one at a time, as the HSM asks.",
+    )
+    ctx.operator.notify(
+        step,
+        "When the HSM asks for an officer's credential, that officer presents it to the PED "
+        "and enters its PIN on the PED's own keypad, then confirms here.",
+    )
+    confirmed: list[str] = []
+    for seat in seats[:quorum]:
+        prompt = (
+            f"{seat}, confirm that you presented your credential to the PED of HSM token "
+            f"{info.label} and the HSM accepted it."
+        )
+        if not ctx.operator.confirm(Confirmation(step, seat, prompt, "action")):
+            raise ActionFailed(
+                f"{seat} did not confirm their part of the HSM's own quorum"
+                + (f" (confirmed: {', '.join(confirmed)})" if confirmed else "")
+                + "; the appliance did not log in.",
+                hint="Repeat the HSM's quorum with the officers present, then retry the step.",
+                seat=seat,
+            )
+        confirmed.append(seat)
+    ctx.operator.notify(
+        step, f"Logging in on token {info.label}: complete the login on the PED if it asks."
+    )
+    # As pin-quorum: closing a logged-in session logs the application out, so close the
+    # previous one (and forget its signer) before logging in again.
+    previous = ctx.session.pop(HSM_SESSION, None)
+    if previous is not None:
+        ctx.services.signer = None
+        previous.close()
+    session = token.open_protected()
+    ctx.session[HSM_SESSION] = session
+    fingerprint = None
+    try:
+        ceremony = keys.ceremony_key(session)
+    except KeyNotFound:
+        ceremony = None
+    if ceremony is not None:
+        ctx.services.signer = ceremony
+        fingerprint = ceremony.fingerprint()
+    ctx.kill_point()
+    return ActionResult(
+        f"HSM token {info.label} ({info.serial}) active through its own quorum; "
+        f"{', '.join(confirmed)} confirmed their part on the PED.",
+        {
+            "mode": "native",
+            "token": info.label,
+            "token_serial": info.serial,
+            "officers": family,
+            "confirmed": confirmed,
             "ceremony_key": fingerprint,
         },
     )
