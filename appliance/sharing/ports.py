@@ -101,3 +101,59 @@ class ProvisionableCard(HolderCard, Protocol):
     def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
         """CHANGE REFERENCE DATA for PW1 (or PW3 when `admin`)."""
         ...
+
+
+class ForwardingCard:
+    """A ProvisionableCard that hands every call to the card `_card()` returns at that moment.
+
+    For cards that come and go: one reader shared by a room of holders, or turns in a test.
+    Subclasses say which card is live (raising CardRemoved when none is) and what `serial` is.
+    """
+
+    @property
+    def serial(self) -> str:
+        raise NotImplementedError
+
+    def _card(self) -> ProvisionableCard:
+        raise NotImplementedError
+
+    def application_version(self) -> str:
+        return self._card().application_version()
+
+    def fingerprints(self) -> CardFingerprints:
+        return self._card().fingerprints()
+
+    def ecdh_public_key(self) -> bytes:
+        return self._card().ecdh_public_key()
+
+    def signing_public_key(self) -> bytes:
+        return self._card().signing_public_key()
+
+    def pin_tries_left(self) -> int:
+        return self._card().pin_tries_left()
+
+    def verify_pin(self, pin: bytearray, *, for_signing: bool = False) -> None:
+        self._card().verify_pin(pin, for_signing=for_signing)
+
+    def decipher(self, ephemeral_point: bytes) -> bytearray:
+        return self._card().decipher(ephemeral_point)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._card().sign(data)
+
+    def read_private_do(self, tag: int = ENVELOPE_DO) -> bytes:
+        return self._card().read_private_do(tag)
+
+    def write_private_do(self, data: bytes, tag: int = ENVELOPE_DO) -> None:
+        self._card().write_private_do(data, tag)
+
+    def factory_reset(self) -> None:
+        self._card().factory_reset()
+
+    def provision(
+        self, admin_pin: bytearray, *, role: str, holder: str, login: str
+    ) -> CardFingerprints:
+        return self._card().provision(admin_pin, role=role, holder=holder, login=login)
+
+    def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
+        self._card().change_pin(old, new, admin=admin)

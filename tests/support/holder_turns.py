@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from appliance.sharing.errors import CardRemoved
-from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints
+from appliance.sharing.ports import ForwardingCard
 
 if TYPE_CHECKING:
     from appliance.cards.pcsc import PcscTransport
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RoomCard:
+class RoomCard(ForwardingCard):
     """A virtual card known to the card server by `name`, usable during its turn."""
 
     name: str
@@ -44,47 +44,9 @@ class RoomCard:
     def serial(self) -> str:
         return self.card_serial
 
-    def application_version(self) -> str:
-        return self._card().application_version()
-
-    def fingerprints(self) -> CardFingerprints:
-        return self._card().fingerprints()
-
-    def ecdh_public_key(self) -> bytes:
-        return self._card().ecdh_public_key()
-
-    def signing_public_key(self) -> bytes:
-        return self._card().signing_public_key()
-
-    def pin_tries_left(self) -> int:
-        return self._card().pin_tries_left()
-
     def verify_pin(self, pin: bytearray, *, for_signing: bool = False) -> None:
         self.verify_calls += 1
-        self._card().verify_pin(pin, for_signing=for_signing)
-
-    def decipher(self, ephemeral_point: bytes) -> bytearray:
-        return self._card().decipher(ephemeral_point)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._card().sign(data)
-
-    def read_private_do(self, tag: int = ENVELOPE_DO) -> bytes:
-        return self._card().read_private_do(tag)
-
-    def write_private_do(self, data: bytes, tag: int = ENVELOPE_DO) -> None:
-        self._card().write_private_do(data, tag)
-
-    def factory_reset(self) -> None:
-        self._card().factory_reset()
-
-    def provision(
-        self, admin_pin: bytearray, *, role: str, holder: str, login: str
-    ) -> CardFingerprints:
-        return self._card().provision(admin_pin, role=role, holder=holder, login=login)
-
-    def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
-        self._card().change_pin(old, new, admin=admin)
+        super().verify_pin(pin, for_signing=for_signing)
 
 
 @dataclass

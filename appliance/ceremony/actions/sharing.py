@@ -13,7 +13,7 @@ from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import CardRequest, Level, PinRequest, TextEntry, wipe
 from appliance.ceremony.params import family_of
 from appliance.ceremony.registry import ActionResult, Registry, require
-from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints
+from appliance.sharing.ports import ForwardingCard
 
 if TYPE_CHECKING:
     from appliance.sharing.ports import ProvisionableCard
@@ -298,7 +298,7 @@ class _Reader:
             self.seat = None
 
 
-class _SeatCard:
+class _SeatCard(ForwardingCard):
     """A holder's card named by seat and enrolled serial; each use makes sure it is the card
     in the reader (asking its holder to insert it), so issuing flows that hold a list of
     cards work with one reader."""
@@ -314,47 +314,6 @@ class _SeatCard:
     @property
     def serial(self) -> str:
         return self._serial
-
-    def application_version(self) -> str:
-        return self._card().application_version()
-
-    def fingerprints(self) -> CardFingerprints:
-        return self._card().fingerprints()
-
-    def ecdh_public_key(self) -> bytes:
-        return self._card().ecdh_public_key()
-
-    def signing_public_key(self) -> bytes:
-        return self._card().signing_public_key()
-
-    def pin_tries_left(self) -> int:
-        return self._card().pin_tries_left()
-
-    def verify_pin(self, pin: bytearray, *, for_signing: bool = False) -> None:
-        self._card().verify_pin(pin, for_signing=for_signing)
-
-    def decipher(self, ephemeral_point: bytes) -> bytearray:
-        return self._card().decipher(ephemeral_point)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._card().sign(data)
-
-    def read_private_do(self, tag: int = ENVELOPE_DO) -> bytes:
-        return self._card().read_private_do(tag)
-
-    def write_private_do(self, data: bytes, tag: int = ENVELOPE_DO) -> None:
-        self._card().write_private_do(data, tag)
-
-    def factory_reset(self) -> None:
-        self._card().factory_reset()
-
-    def provision(
-        self, admin_pin: bytearray, *, role: str, holder: str, login: str
-    ) -> CardFingerprints:
-        return self._card().provision(admin_pin, role=role, holder=holder, login=login)
-
-    def change_pin(self, old: bytearray, new: bytearray, *, admin: bool = False) -> None:
-        self._card().change_pin(old, new, admin=admin)
 
 
 def cards_enroll(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
