@@ -253,51 +253,25 @@ class Token:
 
     def open(self, pin: bytearray, *, rw: bool = True) -> Session:
         """Open a session and log in as the user with `pin` (not kept, not copied)."""
-        info = self.info
-        if not info.flags & _TOKEN_INITIALIZED or not info.flags & _USER_PIN_INITIALIZED:
-            raise TokenNotFound(
-                f"Token '{info.label}' is not initialised or has no user PIN.",
-                hint="Initialise the token first (appliance hsm init).",
-                label=info.label,
-            )
+        self._require_initialised("Initialise the token first (appliance hsm init).")
         if not isinstance(pin, bytearray):
             raise TypeError("the PIN must be a bytearray the caller wipes")
-        try:
-            raw = self._token.open(rw=rw, user_pin=_Pin(pin), attribute_mapper=_Mapper())
-        except p11e.UserAlreadyLoggedIn:
-            # PKCS#11 login state is per application: another open session already logged in.
-            raw = self._token.open(rw=rw, attribute_mapper=_Mapper())
-        except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
-            state = self.info.pin_state()
-            raise PinError(
-                f"Token '{info.label}' did not accept the user PIN ({_reason(exc)}); "
-                f"token state: {state}.",
-                hint="A token that counts wrong PINs has counted this one. Check which PIN was "
-                "used before trying again; the appliance does not retry by itself.",
-                label=info.label,
-                state=state,
-            ) from None
-        except p11e.PinLocked:
-            raise PinError(
-                f"The user PIN of token '{info.label}' is locked.",
-                hint="The Security Officer must unlock or re-initialise the token.",
-                label=info.label,
-                state="locked",
-            ) from None
-        except p11e.PKCS11Error as exc:
-            raise _map(exc, f"opening a session on token '{info.label}'") from None
-        return Session(raw, info)
+        label = self.info.label
+        return self._login(
+            _Pin(pin),
+            rw=rw,
+            refused=f"Token '{label}' did not accept the user PIN",
+            refused_hint="A token that counts wrong PINs has counted this one. Check which PIN "
+            "was used before trying again; the appliance does not retry by itself.",
+            locked=f"The user PIN of token '{label}' is locked.",
+            locked_hint="The Security Officer must unlock or re-initialise the token.",
+            doing=f"opening a session on token '{label}'",
+        )
 
     def open_protected(self, *, rw: bool = True) -> Session:
         """Open a session and log in through the token's protected authentication path (a
         PED or PIN pad): the HSM runs its own quorum; no PIN passes through the appliance."""
-        info = self.info
-        if not info.flags & _TOKEN_INITIALIZED or not info.flags & _USER_PIN_INITIALIZED:
-            raise TokenNotFound(
-                f"Token '{info.label}' is not initialised or has no user PIN.",
-                hint="Initialise the token first with the vendor's procedure.",
-                label=info.label,
-            )
+        info = self._require_initialised("Initialise the token first with the vendor's procedure.")
         if not info.flags & _PROTECTED_AUTHENTICATION_PATH:
             raise HsmError(
                 f"Token '{info.label}' ({info.serial}) has no protected authentication path "
@@ -305,31 +279,57 @@ class Token:
                 hint='Set [hsm] activation = "pin-quorum" in the configuration for this token.',
                 label=info.label,
             )
-        try:
-            raw = self._token.open(
-                rw=rw, user_pin=pkcs11.PROTECTED_AUTH, attribute_mapper=_Mapper()
+        return self._login(
+            pkcs11.PROTECTED_AUTH,
+            rw=rw,
+            refused=f"Token '{info.label}' did not accept the credentials presented on its PED",
+            refused_hint="The HSM has counted this try. Check which credentials were presented "
+            "before trying again; the appliance does not retry by itself.",
+            locked=f"The user credential of token '{info.label}' is locked.",
+            locked_hint="The Security Officer must unlock the token with the vendor's procedure.",
+            doing=f"logging in on token '{info.label}' through its PED",
+        )
+
+    def _require_initialised(self, hint: str) -> TokenInfo:
+        info = self.info
+        if not info.flags & _TOKEN_INITIALIZED or not info.flags & _USER_PIN_INITIALIZED:
+            raise TokenNotFound(
+                f"Token '{info.label}' is not initialised or has no user PIN.",
+                hint=hint,
+                label=info.label,
             )
+        return info
+
+    def _login(
+        self,
+        user_pin: Any,
+        *,
+        rw: bool,
+        refused: str,
+        refused_hint: str,
+        locked: str,
+        locked_hint: str,
+        doing: str,
+    ) -> Session:
+        """Log in once, never retrying: a refusal reports the token's PIN state and stops."""
+        info = self.info
+        try:
+            raw = self._token.open(rw=rw, user_pin=user_pin, attribute_mapper=_Mapper())
         except p11e.UserAlreadyLoggedIn:
+            # PKCS#11 login state is per application: another open session already logged in.
             raw = self._token.open(rw=rw, attribute_mapper=_Mapper())
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
             state = self.info.pin_state()
             raise PinError(
-                f"Token '{info.label}' did not accept the credentials presented on its PED "
-                f"({_reason(exc)}); token state: {state}.",
-                hint="The HSM has counted this try. Check which credentials were presented "
-                "before trying again; the appliance does not retry by itself.",
+                f"{refused} ({_reason(exc)}); token state: {state}.",
+                hint=refused_hint,
                 label=info.label,
                 state=state,
             ) from None
         except p11e.PinLocked:
-            raise PinError(
-                f"The user credential of token '{info.label}' is locked.",
-                hint="The Security Officer must unlock the token with the vendor's procedure.",
-                label=info.label,
-                state="locked",
-            ) from None
+            raise PinError(locked, hint=locked_hint, label=info.label, state="locked") from None
         except p11e.PKCS11Error as exc:
-            raise _map(exc, f"logging in on token '{info.label}' through its PED") from None
+            raise _map(exc, doing) from None
         return Session(raw, info)
 
 
