@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from appliance.config import Config
 if TYPE_CHECKING:
     from appliance.hsm.pkcs11_adapter import Session
     from appliance.sharing.quorum import QuorumSession
-    from appliance.sharing.roster import Roster
+    from appliance.sharing.roster import CredentialSet, Roster
 
 HSM_SESSION = "hsm"
 
@@ -107,6 +108,17 @@ class Presented:
 
 #: Removals of one holder's card during one quorum before that holder is not asked again.
 MAX_PULLS = 3
+
+
+def require_script_quorum(params: Mapping[str, Any], cset: CredentialSet) -> None:
+    """The script's `quorum` must be the set's threshold: a script that asks for fewer or more
+    shareholders than the roster's set needs was written for another set."""
+    if int(params["quorum"]) != cset.threshold:
+        raise ActionFailed(
+            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
+            f"needs {cset.threshold}.",
+            hint="Correct the script's quorum to the roster's threshold.",
+        )
 
 
 def collect_quorum(

@@ -18,6 +18,7 @@ from appliance.ceremony.actions.common import (
     hsm_session,
     journal_day,
     load_roster,
+    require_script_quorum,
 )
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed, OperatorCancelled
@@ -526,12 +527,7 @@ def restore(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
         )
     roster = load_roster(ctx)
     cset = roster.set_for(Purpose.BACKUP_KEY, config.hsm.token)
-    if int(params["quorum"]) != cset.threshold:
-        raise ActionFailed(
-            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
-            f"needs {cset.threshold}.",
-            hint="Correct the script's quorum to the roster's threshold.",
-        )
+    require_script_quorum(params, cset)
     qs, presented = collect_quorum(
         ctx, roster, cset.set_id, str(params["holders"]), "rebuild the backup key"
     )

@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from appliance import atomic
-from appliance.ceremony.actions.common import collect_quorum, config_of, load_roster, media_dir
+from appliance.ceremony.actions.common import (
+    collect_quorum,
+    config_of,
+    load_roster,
+    media_dir,
+    require_script_quorum,
+)
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
 from appliance.ceremony.operator import CardRequest, Level, PinRequest, TextEntry, wipe
@@ -131,12 +137,7 @@ def shares_rekey(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
             )
     roster = load_roster(ctx)
     cset = roster.set_for(Purpose.BACKUP_KEY, token)
-    if int(params["quorum"]) != cset.threshold:
-        raise ActionFailed(
-            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
-            f"needs {cset.threshold}.",
-            hint="Correct the script's quorum to the roster's threshold.",
-        )
+    require_script_quorum(params, cset)
     qs, presented = collect_quorum(
         ctx, roster, cset.set_id, str(params["holders"]), "rebuild the backup key"
     )
@@ -197,12 +198,7 @@ def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResul
     old = [m for m in cset.live_members if m.role == seat]
     if not old:
         raise ActionFailed(f"Set {cset.set_id} has no live member in seat {seat}.")
-    if int(params["quorum"]) != cset.threshold:
-        raise ActionFailed(
-            f"The script asks for {params['quorum']} shareholders but set {cset.set_id} "
-            f"needs {cset.threshold}.",
-            hint="Correct the script's quorum to the roster's threshold.",
-        )
+    require_script_quorum(params, cset)
     qs, presented = collect_quorum(
         ctx,
         roster,
