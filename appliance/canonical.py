@@ -6,6 +6,7 @@ UTF-8, no floats (a float's text form is not canonical across implementations).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -30,3 +31,21 @@ def dumps(value: Any) -> bytes:
 
 def sha256_hex(value: Any) -> str:
     return hashlib.sha256(dumps(value)).hexdigest()
+
+
+def hex_bytes(text: str) -> bytes:
+    """Hex as the appliance writes it (lowercase, nothing else): another spelling of the same
+    bytes, such as an upper-case letter, is a change to a signed file and must not pass."""
+    value = bytes.fromhex(text)
+    if value.hex() != text:
+        raise ValueError("hex is not in canonical form (lowercase, no separators)")
+    return value
+
+
+def b64_bytes(text: str) -> bytes:
+    """Standard base64 as the appliance writes it: rejects non-zero padding bits too, which
+    b64decode alone ignores (two spellings would decode to the same bytes)."""
+    value = base64.b64decode(text, validate=True)
+    if base64.b64encode(value).decode("ascii") != text:
+        raise ValueError("base64 is not in canonical form")
+    return value

@@ -362,7 +362,7 @@ def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -
     try:
         doc = json.loads(raw)
         manifest = doc["manifest"]
-        signature = bytes.fromhex(doc["signature"])
+        signature = canonical.hex_bytes(doc["signature"])
         if canonical.dumps(doc) != raw:
             raise ValueError("not canonical")
         if manifest["format"] != FORMAT or manifest["version"] != VERSION:

@@ -248,8 +248,8 @@ def parse_signed_manifest(data: bytes, pinned_key_der: bytes) -> SignedManifest:
     if _field(sig, "algorithm", str, "signature") != signing.ALGORITHM:
         raise BundleError(f"the manifest is signed with {sig.get('algorithm')!r}, not ours")
     try:
-        key = base64.b64decode(_field(sig, "public_key", str, "signature"), validate=True)
-        value = bytes.fromhex(_field(sig, "value", str, "signature"))
+        key = canonical.b64_bytes(_field(sig, "public_key", str, "signature"))
+        value = canonical.hex_bytes(_field(sig, "value", str, "signature"))
     except ValueError:
         raise BundleError("the manifest signature fields are not valid base64/hex") from None
     if key != pinned_key_der:

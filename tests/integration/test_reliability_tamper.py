@@ -253,3 +253,50 @@ def test_helpers_sanity() -> None:
     assert flipped(b"abc", 1, 1) == b"acc"
     assert list(sample(1000, random.Random(3))) == list(sample(1000, random.Random(3)))
     assert signing.ALGORITHM
+
+
+def _respell_signature(doc: bytes, field: bytes) -> bytes:
+    """The same signature bytes in upper-case hex at the first letter of `field`'s value."""
+    start = doc.index(field) + len(field)
+    pos = next(i for i in range(start, len(doc)) if doc[i : i + 1] in b"abcdef")
+    return doc[:pos] + doc[pos : pos + 1].upper() + doc[pos + 1 :]
+
+
+def test_another_spelling_of_the_same_signature_is_a_change(
+    backup_dir: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """Upper-case hex, or base64 with non-zero padding bits, decode to the same bytes; a random
+    byte flip hits them now and then (XOR 0x20 on a hex letter), so they are pinned here."""
+    import base64
+
+    from appliance.hsm.backup import load_backup
+    from appliance.outputs import bundle as bundle_mod
+    from tests.unit.test_fuzz_inputs import signer
+
+    folder, public = backup_dir
+    manifest = folder / "manifest.json"
+    manifest.write_bytes(_respell_signature(manifest.read_bytes(), b'"signature":"'))
+    assert refused(lambda: load_backup(folder, expected_ceremony_key_der=public))
+
+    bundle = bundle_mod.build_bundle(
+        ceremony_id="respell", script_sha256="0" * 64, journal_head="1" * 64,
+        artifacts=[bundle_mod.Artifact("ds.txt", b". IN DS 1 8 2 00\n", "text/plain")],
+        signer=signer(), created="2026-12-04T10:00:00Z", appliance_version="0",
+        image_sha256="2" * 64,
+    )
+    out = bundle_mod.write_bundle(bundle, tmp_path / "media")
+    key = signer().public_key_der()
+    path = out / "manifest.json"
+    original = path.read_bytes()
+    path.write_bytes(_respell_signature(original, b'"value":"'))
+    assert refused(lambda: bundle_mod.read_bundle_dir(out, key))
+
+    text = base64.b64encode(key).decode()
+    assert text.endswith("==")  # 91-byte SPKI: the last data character carries 4 padding bits
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    other = text[:-3] + alphabet[alphabet.index(text[-3]) ^ 1] + "=="
+    assert base64.b64decode(other) == key
+    path.write_bytes(original.replace(text.encode(), other.encode()))
+    assert refused(lambda: bundle_mod.read_bundle_dir(out, key))
+    path.write_bytes(original)
+    bundle_mod.read_bundle_dir(out, key)

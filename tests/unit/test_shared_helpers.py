@@ -70,3 +70,14 @@ def test_signatures_verify_and_detect_changes() -> None:
     with pytest.raises(signing.SignatureInvalid, match="64"):
         signing.verify(signer.public_key_der(), b"journal head", sig[:63])
     assert len(signing.fingerprint(signer.public_key_der())) == 64
+
+
+def test_hex_and_base64_accept_only_the_spelling_the_appliance_writes() -> None:
+    assert canonical.hex_bytes("00ab") == b"\x00\xab"
+    with pytest.raises(ValueError, match="canonical"):
+        canonical.hex_bytes("00AB")  # same bytes, another spelling: a changed file
+    assert canonical.b64_bytes("QQ==") == b"A"
+    with pytest.raises(ValueError, match="canonical"):
+        canonical.b64_bytes("QR==")  # non-zero padding bits still decode to b"A"
+    with pytest.raises(ValueError):
+        canonical.b64_bytes("Q!==")
