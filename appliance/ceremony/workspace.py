@@ -9,12 +9,10 @@ WORKSPACE/state/...         layer state that must survive a power cut (never sec
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance import atomic
+from appliance import atomic, media
 from appliance.errors import CeremonyError
 
 JOURNAL = "journal.jsonl"
@@ -79,35 +77,19 @@ class Workspace:
 
 
 def _read_input(name: str, source: Path) -> bytes:
-    def refuse(what: str, hint: str) -> CeremonyError:
-        return CeremonyError(f"Input {name} ({source}) {what}: refused.", hint=hint)
-
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if os.path.islink(source):
-            raise refuse(
-                "is a symbolic link",
-                "Copy the file itself onto the media (no links), then retry the step.",
-            ) from None
-        raise CeremonyError(
-            f"Cannot read input {name} from {source}: {exc.strerror}",
-            hint="Check the media and the file name, then retry the step.",
-        ) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise refuse("is not a regular file", "Name the file itself on the media.")
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            data = handle.read(MAX_INPUT_BYTES + 1)
-        except OSError as exc:
+        return media.read_file(source, MAX_INPUT_BYTES)
+    except media.Refused as exc:
+        if exc.kind in ("missing", "unreadable"):
             raise CeremonyError(
-                f"Cannot read input {name} from {source}: {exc.strerror}",
+                f"Cannot read input {name}: {exc}",
                 hint="Check the media and the file name, then retry the step.",
             ) from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise refuse(
-            f"is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB",
-            "Check that this is the right file; inputs of a ceremony are far smaller.",
-        )
-    return data
+        hint = {
+            "link": "Copy the file itself onto the media (no links), then retry the step.",
+            "not-regular": "Name the file itself on the media.",
+            "too-large": "Check that this is the right file; inputs of a ceremony are far "
+            "smaller.",
+        }.get(exc.kind, exc.hint)
+        raise CeremonyError(f"Input {name} ({source}) {exc.reason}: refused.",
+                            hint=hint) from None

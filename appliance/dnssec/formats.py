@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
+from appliance import media
 from appliance.dnssec import iana, knot
 from appliance.dnssec.errors import DnssecInputError, InputLimitError
 from appliance.dnssec.limits import InputLimits
@@ -25,30 +24,19 @@ def parse_bytes(data: bytes, source: str, limits: InputLimits | None = None) -> 
 
 
 def read_limited(path: Path, limits: InputLimits | None = None) -> bytes:
-    """Read at most max_bytes + 1 bytes, so a huge file is refused without loading it."""
+    """Read at most max_bytes + 1 bytes, so a huge file is refused without loading it; a
+    link, a FIFO or a device is refused before it is opened for reading (appliance.media)."""
     limits = limits or InputLimits()
     try:
-        # O_NONBLOCK: opening a FIFO on the media must not wait forever for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise DnssecInputError(str(path), "", f"cannot read: {exc.strerror}",
-                               hint="Check the path and the media.") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise DnssecInputError(str(path), "", "is not a regular file (a folder, FIFO or device)",
-                               hint="Name the KSR or SKR file itself.")
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(limits.max_bytes + 1)
-    except OSError as exc:
-        raise DnssecInputError(str(path), "", f"cannot read: {exc.strerror}",
-                               hint="Check the path and the media.") from None
-    if len(data) > limits.max_bytes:
-        raise InputLimitError(
-            str(path), "", f"larger than the limit of {limits.max_bytes} bytes",
-            hint="Check the file; if it is genuine, raise the max_bytes limit.",
-        )
-    return data
+        return media.read_file(path, limits.max_bytes)
+    except media.Refused as exc:
+        if exc.kind == "too-large":
+            raise InputLimitError(
+                str(path), "", f"larger than the limit of {limits.max_bytes} bytes",
+                hint="Check the file; if it is genuine, raise the max_bytes limit.",
+            ) from None
+        hint = "Name the KSR or SKR file itself." if exc.kind == "not-regular" else exc.hint
+        raise DnssecInputError(str(path), "", exc.reason, hint=hint) from None
 
 
 def load_document(path: Path, limits: InputLimits | None = None) -> tuple[Document, bytes]:

@@ -18,18 +18,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import hmac
 import json
 import os
 import shutil
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import atomic, canonical, signing
+from appliance import atomic, canonical, media, signing
 from appliance.hsm import algorithms as alg
 from appliance.hsm import keys
 from appliance.hsm.errors import BackupError, BackupTampered, HsmError
@@ -117,7 +115,21 @@ class Backup:
         return str(self.manifest["wrapping"]["key_check"])
 
     def blob(self, entry: BackupEntry) -> bytes:
-        return (self.path / entry.blob).read_bytes()
+        """The blob, read again and checked again: the media may change after load_backup."""
+        try:
+            data = media.read_file(self.path / entry.blob, MAX_BACKUP_FILE)
+        except media.Refused as exc:
+            data, why = b"", exc.reason
+        else:
+            why = "changed since the backup was verified"
+        if not data or not hmac.compare_digest(hashlib.sha256(data).hexdigest(),
+                                               entry.blob_sha256):
+            raise BackupTampered(
+                f"Blob {entry.blob} of key '{entry.label}' in {self.path.name} {why}.",
+                hint="Use another copy of this backup.",
+                path=str(self.path), failed=entry.blob, label=entry.label,
+            )
+        return data
 
     def entry_for(self, key_id: bytes) -> BackupEntry | None:
         return next((e for e in self.entries if e.id == key_id), None)
@@ -325,25 +337,6 @@ def _write(backups_dir: Path, name: str, document: bytes, blobs: dict[str, bytes
 MAX_BACKUP_FILE = 16 * 1024 * 1024
 
 
-def _read_regular(path: Path) -> bytes:
-    """Read a regular file of at most MAX_BACKUP_FILE bytes; anything else is an OSError
-    (a FIFO on the medium must not block, a huge file must not fill memory)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, 1 << 20):
-            total += len(chunk)
-            if total > MAX_BACKUP_FILE:
-                raise OSError(errno.EFBIG, "larger than the backup file limit")
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
 def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -> Backup:
     """Read a backup and verify the manifest signature and every blob's SHA-256.
 
@@ -352,10 +345,11 @@ def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -
     path = Path(path)
     manifest_path = path / MANIFEST
     try:
-        raw = _read_regular(manifest_path)
-    except OSError as exc:
+        media.require_folder(path)
+        raw = media.read_file(manifest_path, MAX_BACKUP_FILE)
+    except media.Refused as exc:
         raise BackupError(
-            f"Cannot read {manifest_path}: {exc.strerror or exc}.",
+            f"Cannot read the backup: {exc}.",
             hint="Name a backup directory (it holds manifest.json and blobs/).",
             path=str(path),
         ) from None
@@ -415,18 +409,25 @@ def load_backup(path: Path, *, expected_ceremony_key_der: bytes | None = None) -
             failed="manifest",
         ) from None
     for entry in entries:
-        blob_path = path / entry.blob
-        if not blob_path.resolve().is_relative_to(path.resolve()):
+        if not (path / entry.blob).resolve().is_relative_to(path.resolve()):
             raise BackupTampered(
                 f"Blob path {entry.blob} leaves the backup directory.",
                 path=str(path),
                 failed=entry.blob,
             )
+    try:  # before any blob is read: no link, nothing the manifest does not list
+        media.check_folder(path, [MANIFEST, "blobs/", *(e.blob for e in entries)])
+    except media.Refused as exc:
+        raise BackupTampered(
+            f"The backup {exc}.", hint=exc.hint, path=str(path), failed=exc.reason
+        ) from None
+    for entry in entries:
+        blob_path = path / entry.blob
         try:
-            digest = hashlib.sha256(_read_regular(blob_path)).hexdigest()
-        except OSError:
+            digest = hashlib.sha256(media.read_file(blob_path, MAX_BACKUP_FILE)).hexdigest()
+        except media.Refused as exc:
             raise BackupTampered(
-                f"Blob {entry.blob} of key '{entry.label}' is missing from {path.name}.",
+                f"Blob {entry.blob} of key '{entry.label}' in {path.name} {exc.reason}.",
                 hint="Use another copy of this backup.",
                 path=str(path),
                 failed=entry.blob,

@@ -12,12 +12,12 @@ def load_pubkey(path: Path) -> bytes:
     """The pinned ceremony key as SubjectPublicKeyInfo DER (file in DER or PEM)."""
     from cryptography.hazmat.primitives import serialization
 
-    from appliance import signing
+    from appliance import media, signing
 
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read the ceremony key {path}: {exc.strerror}") from None
+        raw = media.read_file(Path(path), 64 * 1024)
+    except media.Refused as exc:
+        raise UsageError(f"the ceremony key {exc}", hint=exc.hint) from None
     if raw.lstrip().startswith(b"-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(raw)

@@ -22,15 +22,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appliance import atomic, canonical, signing
+from appliance import atomic, canonical, media, signing
 from appliance.sharing.commitment import Commitment
 from appliance.sharing.envelope import Purpose
 from appliance.sharing.errors import RosterError
@@ -565,20 +563,9 @@ def load(
 ) -> Roster:
     path = Path(path)
     try:
-        # O_NONBLOCK: a FIFO given as the roster must not block; only regular files are read
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise RosterError(f"cannot read roster {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise RosterError(f"roster {path} is not a regular file", hint="Name the file.")
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_ROSTER_BYTES + 1)
-    if len(data) > MAX_ROSTER_BYTES:
-        raise RosterError(
-            f"roster {path} is larger than {MAX_ROSTER_BYTES // (1024 * 1024)} MiB",
-            hint="Check that this is the roster file.",
-        )
+        data = media.read_file(path, MAX_ROSTER_BYTES)
+    except media.Refused as exc:
+        raise RosterError(f"roster {exc}", hint=exc.hint) from None
     return loads(
         data,
         trusted_fingerprint=trusted_fingerprint,

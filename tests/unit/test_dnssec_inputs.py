@@ -99,7 +99,7 @@ def test_binary_garbage_in_knot_text_names_the_line() -> None:
 
 
 def test_read_limited_reports_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(DnssecInputError, match="cannot read"):
+    with pytest.raises(DnssecInputError, match="absent.xml: is missing"):
         formats.load_document(tmp_path / "absent.xml")
     assert not os.listdir(tmp_path)
 
