@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,28 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: The temporary name `write_bytes` gives a file until it is renamed (mkstemp's 8 characters).
+_LEFTOVER = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def is_leftover(name: str) -> bool:
+    """True for the temporary file a write cut short by a power cut leaves behind."""
+    return _LEFTOVER.fullmatch(name) is not None
+
+
+def remove_leftovers(folder: Path) -> list[str]:
+    """Delete what writes cut short left in `folder` (before writing or reading it again)."""
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if is_leftover(entry.name) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    if removed:
+        fsync_dir(folder)
+    return sorted(removed)
 
 
 def write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:

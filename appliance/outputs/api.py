@@ -4,13 +4,14 @@ bundle = build_bundle(ceremony_id=..., script_sha256=..., journal_head=...,
                       artifacts=[Artifact(name, data, media_type, label)], signer=hsm_key)
 folder = write_bundle(bundle, config.paths.media)
 sheet = render_sheet(bundle)  # page-1 facts from the DS artifacts, or pass SheetFacts(...)
-outcome = print_or_save(sheet.pdf, folder, "sheet.pdf", config.printer.queue)
+outcome = print_or_save(sheet.pdf, folder, SHEET_NAME, config.printer.queue)
 outcome.status in ("printed", "queued", "failed", "saved"); outcome.operator_text()
 """
 
 from __future__ import annotations
 
 from appliance.outputs.bundle import (
+    SHEET_NAME,
     Artifact,
     Bundle,
     SignedManifest,
@@ -26,6 +27,7 @@ from appliance.outputs.sheet import Sheet, SheetFacts, facts_from, facts_from_bu
 
 __all__ = [
     "CHOSEN",
+    "SHEET_NAME",
     "Artifact",
     "Bundle",
     "DecodeResult",

@@ -10,23 +10,22 @@ pinned ceremony public key checks the signature, then each artifact's size and h
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
-import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance import atomic, buildinfo, canonical, signing
+from appliance import atomic, buildinfo, canonical, media, signing
 from appliance.outputs.errors import BundleError
 from appliance.outputs.frames import set_id_for
 
 FORMAT = "ceremony-bundle/1"
 MANIFEST_NAME = "manifest.json"
+#: The printed form of the bundle, saved beside it (not an artifact: it carries the same data).
+SHEET_NAME = "sheet.pdf"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")
@@ -217,6 +216,7 @@ def write_bundle(bundle: Bundle, media_dir: Path) -> Path:
 
     The manifest goes last: a folder with a manifest is complete."""
     folder = Path(media_dir) / bundle.manifest.ceremony_id
+    atomic.remove_leftovers(folder)  # a reader refuses files the manifest does not list
     for a in bundle.artifacts:
         atomic.write_bytes(folder / a.name, a.data)
     atomic.write_bytes(folder / MANIFEST_NAME, bundle.signed.encode())
@@ -304,39 +304,30 @@ def check_artifact(entry: ArtifactEntry, data: bytes) -> str | None:
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
-def _read_media_file(path: Path, limit: int) -> bytes:
-    """At most `limit` bytes of a regular file: a FIFO on the media must not block the
-    verifier and a huge file must not fill its memory."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        chunks: list[bytes] = []
-        total = 0
-        while total < limit and (chunk := os.read(fd, min(1 << 20, limit - total))):
-            chunks.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
 def read_bundle_dir(folder: Path, pinned_key_der: bytes) -> Bundle:
-    """Verify a bundle folder from the media: signature first, then every artifact."""
+    """Verify a bundle folder from the media: signature first, then the folder's contents
+    (only the manifest, its artifacts and the printed sheet; no links), then every artifact.
+    """
     folder = Path(folder)
     try:
-        raw = _read_media_file(folder / MANIFEST_NAME, MAX_MANIFEST_BYTES)
-    except OSError as exc:
-        raise BundleError(f"cannot read {folder / MANIFEST_NAME}: {exc.strerror}") from None
+        media.require_folder(folder)
+        raw = media.read_file(folder / MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    except media.Refused as exc:
+        raise BundleError(f"cannot read the bundle: {exc}", hint=exc.hint) from None
     signed = parse_signed_manifest(raw, pinned_key_der)
+    expected = [MANIFEST_NAME, *(e.name for e in signed.manifest.artifacts)]
+    try:
+        media.check_folder(folder, expected, tolerate=lambda name: name == SHEET_NAME)
+    except media.Refused as exc:
+        raise BundleError(f"the bundle in {exc}", hint=exc.hint, problems=[exc.reason]) from None
     artifacts = []
     problems = []
     for entry in signed.manifest.artifacts:
         try:
-            # one byte more than the signed size: a longer file fails its check, unread
-            data = _read_media_file(folder / entry.name, entry.size + 1)
-        except OSError as exc:
-            problems.append(f"{entry.title}: file {entry.name} is missing ({exc.strerror})")
+            data = media.read_file(folder / entry.name, entry.size)
+        except media.Refused as exc:
+            what = "is larger than its signed size" if exc.kind == "too-large" else exc.reason
+            problems.append(f"{entry.title}: file {entry.name} {what}")
             continue
         problem = check_artifact(entry, data)
         if problem:

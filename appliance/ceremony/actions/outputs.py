@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from appliance import buildinfo
+from appliance import atomic, buildinfo
 from appliance.ceremony.actions.common import config_of, journal_day, media_dir
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
@@ -21,7 +21,10 @@ def bundle(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
             "No ceremony key is available to sign the bundle.",
             hint="Activate the HSM first (its ceremony key signs the bundle).",
         )
-    name = f"{params['name']}-{journal_day(ctx).replace('-', '')}"
+    # The day and the journal's first entry: a second ceremony of the same script on the
+    # same day gets its own folder instead of mixing its files into the first one's.
+    day = journal_day(ctx).replace("-", "")
+    name = f"{params['name']}-{day}-{ctx.history.entries[0].digest[:8]}"
     folder = media_dir(ctx) / name
     root = ctx.workspace.root / "outputs"
     artifacts = []
@@ -61,24 +64,26 @@ def _media_type(name: str) -> str:
 
 
 def print_sheet(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
-    from appliance.outputs.api import print_or_save, read_bundle_dir, render_sheet
+    from appliance.outputs.api import SHEET_NAME, print_or_save, read_bundle_dir, render_sheet
 
     step = str(params["bundle"])
     result = ctx.history.result(step)
     if result is None:
         raise ActionFailed(f"Step '{step}' wrote no bundle.")
     made = ctx.session.get(f"bundle:{step}")
+    folder = media_dir(ctx) / str(result["bundle"])
     if made is None:  # after a resume: read the bundle back from the media, verified
         signer = ctx.services.signer
         if signer is None:
             raise ActionFailed("No ceremony key to verify the bundle with.")
-        made = read_bundle_dir(media_dir(ctx) / str(result["bundle"]), signer.public_key_der())
+        atomic.remove_leftovers(folder)  # a sheet whose write the power cut tore
+        made = read_bundle_dir(folder, signer.public_key_der())
     sheet = render_sheet(made)
     config = config_of(ctx)
     outcome = print_or_save(
         sheet.pdf,
-        media_dir(ctx) / str(result["bundle"]),
-        "sheet.pdf",
+        folder,
+        SHEET_NAME,
         config.printer.queue,
         title=f"{ctx.script.id} outputs",
     )
