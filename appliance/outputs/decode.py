@@ -1,6 +1,7 @@
 """The registry-side verifier: scans in, verified artifacts out, or a precise refusal.
 
-Scans (photos, scanner images, PDFs rasterised with pdftoppm) are read with zxing-cpp; every
+Scans (photos, scanner images, PDFs rasterised with pdftoppm) are checked first (no link,
+no FIFO, bounded size, kind by content, bounded pixels and pages), then read with zxing-cpp; every
 frame is checked on its own (CRC), frames are grouped by set and payload in whatever order
 they arrive, the signed manifest is verified against the pinned ceremony key, and each
 artifact is checked against the manifest's size and SHA-256 before it is written. A bad
@@ -10,32 +11,89 @@ signature rejects everything; a missing frame is named ("SKR example.com: frames
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance import atomic
+from appliance import atomic, media
 from appliance.outputs import bundle as bundle_mod
 from appliance.outputs.errors import DecodeError
 from appliance.outputs.frames import Collector
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm"}
+#: Largest scan file read (a 50-page colour PDF from a scanner at 300 dpi is ~60 MB).
+MAX_SCAN_BYTES = 256 * 1024 * 1024
+#: Most pixels in one image (A3 at 600 dpi is 70 million): more is a decompression bomb.
+MAX_PIXELS = 120_000_000
+#: Most pages of one PDF (a bundle of 200 KB fills about 20 pages).
+MAX_PDF_PAGES = 500
+#: The part of a PDF page rendered, in inches from the top left (A3 and tabloid fit): a
+#: page declared 200 inches wide is not rendered into gigabytes.
+PDF_PAGE_INCHES = 17
+#: Seconds pdfinfo or pdftoppm may take on one file.
+PDF_TOOL_SECONDS = 600
+
+#: Kinds of scan by their first bytes, with the suffixes that may carry them and Pillow's name.
+_KINDS: tuple[tuple[str, tuple[bytes, ...], tuple[str, ...], str], ...] = (
+    ("PNG", (b"\x89PNG\r\n\x1a\n",), (".png",), "PNG"),
+    ("JPEG", (b"\xff\xd8\xff",), (".jpg", ".jpeg"), "JPEG"),
+    ("TIFF", (b"II*\x00", b"MM\x00*"), (".tif", ".tiff"), "TIFF"),
+    ("BMP", (b"BM",), (".bmp",), "BMP"),
+    ("GIF", (b"GIF87a", b"GIF89a"), (".gif",), "GIF"),
+    ("WebP", (b"RIFF",), (".webp",), "WEBP"),
+    ("PNM", (b"P2", b"P3", b"P5", b"P6"), (".pgm", ".ppm", ".pnm"), "PPM"),
+    ("PDF", (b"%PDF-",), (".pdf",), ""),
+)
+IMAGE_SUFFIXES = {suffix for _, _, suffixes, pil in _KINDS if pil for suffix in suffixes}
 
 
-def read_image(path: Path) -> list[str]:
-    """Texts of every QR code zxing-cpp finds in one image."""
+def scan_kind(data: bytes, name: str) -> tuple[str, str]:
+    """(kind, Pillow format) of a scan, by its first bytes; refused when they are no image or
+    PDF we read, or disagree with the file's suffix (a renamed file is not what it says)."""
+    suffix = Path(name).suffix.lower()
+    for kind, magics, suffixes, pil in _KINDS:
+        if data.startswith(magics) and (kind != "WebP" or data[8:12] == b"WEBP"):
+            if suffix not in suffixes:
+                raise DecodeError(
+                    f"{name} is a {kind} file by its content, not what its name says",
+                    hint=f"Rename it to end in {suffixes[0]} if it is a genuine scan.",
+                )
+            return kind, pil
+    raise DecodeError(
+        f"{name} is neither an image nor a PDF by its content",
+        hint="Pass scans as PNG/JPEG/TIFF images or PDF files.",
+    )
+
+
+def read_image_bytes(data: bytes, name: str, pil_format: str) -> list[str]:
+    """Texts of every QR code zxing-cpp finds in one image, decoded by the one decoder its
+    first bytes name, and refused before decoding when its pixels would not fit."""
     import zxingcpp
     from PIL import Image, UnidentifiedImageError
 
+    too_big = DecodeError(
+        f"image {name} has more than the {MAX_PIXELS // 1_000_000} million pixels a scan "
+        "needs", hint="Scan at 150 to 600 dpi.")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow's warning limit: ours is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data), formats=[pil_format])
+        with opened as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise too_big
             img.load()
             gray = img.convert("L")
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise DecodeError(f"cannot read image {path}: {exc}") from None
+    except Image.DecompressionBombError:  # Pillow's own, larger limit
+        raise too_big from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise DecodeError(f"cannot read image {name}: {exc}",
+                          hint="Scan the page again, or export it as PNG.") from None
     found = zxingcpp.read_barcodes(
         gray,
         formats=zxingcpp.barcode_formats_from_str("QRCode"),
@@ -44,42 +102,88 @@ def read_image(path: Path) -> list[str]:
     return [b.text for b in found if b.valid]
 
 
-def rasterise_pdf(path: Path, folder: Path, dpi: int) -> list[Path]:
-    """pdftoppm each page of `path` into `folder` (grayscale PNG)."""
-    tool = shutil.which("pdftoppm")
+def read_scan_file(path: Path) -> bytes:
+    """A scan's bytes from the media: no link, no FIFO or device, at most MAX_SCAN_BYTES."""
+    try:
+        return media.read_file(path, MAX_SCAN_BYTES)
+    except media.Refused as exc:
+        raise DecodeError(f"scan {exc}", hint=exc.hint) from None
+
+
+def read_image(path: Path) -> list[str]:
+    """Texts of every QR code in one image file (checked like every scan)."""
+    data = read_scan_file(path)
+    _, pil = scan_kind(data, Path(path).name)
+    if not pil:
+        raise DecodeError(f"{path} is a PDF, not an image")
+    return read_image_bytes(data, Path(path).name, pil)
+
+
+def _pdf_tool(name: str) -> str:
+    tool = shutil.which(name)
     if tool is None:
-        raise DecodeError("pdftoppm is needed to read PDF files", hint="Install poppler-utils.")
-    prefix = folder / path.stem
-    result = subprocess.run(  # noqa: S603 - fixed tool, our arguments
-        [tool, "-r", str(dpi), "-gray", "-png", str(path), str(prefix)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        raise DecodeError(f"{name} is needed to read PDF files", hint="Install poppler-utils.")
+    return tool
+
+
+def _run_pdf_tool(args: list[str], name: str) -> str:
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed tool, our arguments
+            args, capture_output=True, text=True, check=False, timeout=PDF_TOOL_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise DecodeError(f"{name} took longer than {PDF_TOOL_SECONDS} s to read",
+                          hint="Scan the pages again as images (PNG).") from None
     if result.returncode != 0:
-        raise DecodeError(f"pdftoppm cannot read {path}: {result.stderr.strip()}")
-    return sorted(folder.glob(f"{path.stem}-*.png"))
+        raise DecodeError(f"cannot read PDF {name}: {result.stderr.strip()}",
+                          hint="Scan the pages again, or export them as PNG.")
+    return result.stdout
+
+
+def rasterise_pdf(data: bytes, name: str, folder: Path, dpi: int) -> list[Path]:
+    """Render each page of a checked PDF (a private copy in `folder`) as grayscale PNG.
+
+    Pages are counted first (at most MAX_PDF_PAGES) and only the top-left PDF_PAGE_INCHES
+    square of each page is rendered, so a hostile PDF cannot fill the disk."""
+    if not 50 <= dpi <= 1200:
+        raise DecodeError(f"{dpi} dpi: ask for 50 to 1200")
+    copy = folder / "scan.pdf"
+    copy.write_bytes(data)
+    info = _run_pdf_tool([_pdf_tool("pdfinfo"), str(copy)], name)
+    match = re.search(r"^Pages:\s+(\d+)\s*$", info, re.MULTILINE)
+    if match is None:
+        raise DecodeError(f"cannot read PDF {name}: it names no page count")
+    pages = int(match.group(1))
+    if pages > MAX_PDF_PAGES:
+        raise DecodeError(f"PDF {name} has {pages} pages, more than {MAX_PDF_PAGES}",
+                          hint="Pass the scans of one bundle only.")
+    side = str(PDF_PAGE_INCHES * dpi)
+    _run_pdf_tool(
+        [_pdf_tool("pdftoppm"), "-r", str(dpi), "-gray", "-png", "-f", "1", "-l", str(pages),
+         "-x", "0", "-y", "0", "-W", side, "-H", side, str(copy), str(folder / "page")],
+        name,
+    )
+    return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rpartition("-")[2]))
 
 
 def read_scans(paths: Iterable[Path], dpi: int = 200) -> Collector:
-    """Every frame found in `paths` (images and PDFs), grouped; unreadable codes noted."""
+    """Every frame found in `paths` (images and PDFs), grouped; unreadable codes noted.
+
+    Each file is checked before it is decoded (appliance.media; its kind by content)."""
     collector = Collector()
     for path in paths:
         path = Path(path)
-        if not path.exists():
-            raise DecodeError(f"scan {path} does not exist")
-        if path.suffix.lower() == ".pdf":
+        data = read_scan_file(path)
+        kind, pil = scan_kind(data, path.name)
+        if kind == "PDF":
             with tempfile.TemporaryDirectory(prefix="appliance-decode-") as tmp:
-                for page_no, page in enumerate(rasterise_pdf(path, Path(tmp), dpi), start=1):
-                    texts = read_image(page)
+                pages = rasterise_pdf(data, path.name, Path(tmp), dpi)
+                for page_no, page in enumerate(pages, start=1):
+                    texts = read_image_bytes(page.read_bytes(), f"{path.name} page {page_no}",
+                                             "PNG")
                     collector.add_texts(texts, f"{path.name} page {page_no}")
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            collector.add_texts(read_image(path), path.name)
         else:
-            raise DecodeError(
-                f"{path} is neither an image nor a PDF",
-                hint="Pass scans as PNG/JPEG/TIFF images or PDF files.",
-            )
+            collector.add_texts(read_image_bytes(data, path.name, pil), path.name)
     return collector
 
 
