@@ -4,11 +4,13 @@ Every ceremony input (KSR, zones file, roster, any file read aloud) enters throu
 Workspace.copy_input (ctx.load_input): it must refuse a symbolic link, a directory, a FIFO
 (which would block the step forever), a device (/dev/zero would fill memory) and a file over
 MAX_INPUT_BYTES, before any byte is used, and a ceremony step reading such an input fails
-with that message, not a traceback. Bundles read back from the media and HSM backups given
-to a restore refuse names and blob paths that leave their folder (even when the manifest
-carrying them is validly signed) and links that point outside; a changed file behind a
-link is refused by its hash. What is tolerated (extra files in a bundle or backup folder,
-ignored because only the signed manifest's entries are read) is shown too.
+with that message, not a traceback. The stand-alone readers (`appliance ksr`, the roster,
+bundles read back from the media, HSM backups given to a restore, scans given to `appliance
+decode`) go through appliance.media and refuse the same things; bundles and backups also
+refuse names and blob paths that leave their folder (even when the manifest carrying them is
+validly signed), links in place of their files, and any file their signed manifest does not
+list, before a listed file is read. Scans are checked by content, pixels and pages before
+a decoder sees them.
 """
 
 from __future__ import annotations
@@ -135,24 +137,48 @@ def test_a_signed_manifest_naming_a_path_outside_its_folder_is_refused(tmp_path:
             bundle_mod.parse_signed_manifest(raw, public)
 
 
-def test_a_linked_artifact_must_still_match_its_hash(tmp_path: Path) -> None:
+def test_a_linked_artifact_or_folder_is_refused_before_reading(tmp_path: Path) -> None:
     from appliance.outputs import bundle as bundle_mod
 
     folder, public, _ = _bundle(tmp_path)
-    (tmp_path / "elsewhere").write_bytes(b"something else\n")
+    original = (folder / "skr.txt").read_bytes()
+    (tmp_path / "elsewhere").write_bytes(original)  # the same bytes: still refused
     (folder / "skr.txt").unlink()
     (folder / "skr.txt").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(ApplianceError, match="does not match"):
+    with pytest.raises(ApplianceError, match=r"symbolic link\(s\) in place of files: 'skr.txt'"):
         bundle_mod.read_bundle_dir(folder, public)
+    (folder / "skr.txt").unlink()
+    (folder / "skr.txt").write_bytes(original)
+
+    (tmp_path / "linked-bundle").symlink_to(folder)
+    with pytest.raises(ApplianceError, match="linked-bundle is a symbolic link"):
+        bundle_mod.read_bundle_dir(tmp_path / "linked-bundle", public)
+    assert bundle_mod.read_bundle_dir(folder, public).artifacts
 
 
-def test_extra_files_in_a_bundle_folder_are_ignored_not_used(tmp_path: Path) -> None:
+def test_unexpected_files_in_a_bundle_folder_are_refused_by_name(tmp_path: Path) -> None:
     from appliance.outputs import bundle as bundle_mod
 
-    folder, public, _ = _bundle(tmp_path)
+    folder, public, made = _bundle(tmp_path)
+    (folder / bundle_mod.SHEET_NAME).write_bytes(b"%PDF-1.4 the printed form\n")
+    assert [a.name for a in bundle_mod.read_bundle_dir(folder, public).artifacts] == [
+        "skr.txt"]  # the appliance's own sheet beside the bundle is no stranger
     (folder / "evil.sh").write_bytes(b"#!/bin/sh\nrm -rf /\n")
-    got = bundle_mod.read_bundle_dir(folder, public)
-    assert [a.name for a in got.artifacts] == ["skr.txt"]
+    (folder / "sub").mkdir()
+    with pytest.raises(ApplianceError, match="did not write there: 'evil.sh', 'sub'") as err:
+        bundle_mod.read_bundle_dir(folder, public)
+    assert "Copy the folder again" in err.value.hint
+    (folder / "evil.sh").unlink()
+    (folder / "sub").rmdir()
+
+    # a write cut short by a power cut leaves a temporary file: the next write of the
+    # bundle removes it, so the reader never has to tolerate strangers
+    (folder / ".skr.txt.ab12cd_9.tmp").write_bytes(b"half")
+    with pytest.raises(ApplianceError, match=r"'\.skr\.txt\.ab12cd_9\.tmp'"):
+        bundle_mod.read_bundle_dir(folder, public)
+    bundle_mod.write_bundle(made, tmp_path / "media")
+    assert not (folder / ".skr.txt.ab12cd_9.tmp").exists()
+    assert bundle_mod.read_bundle_dir(folder, public).artifacts
 
 
 # --- HSM backups given to a restore ------------------------------------------------------
@@ -194,7 +220,22 @@ def test_backup_blob_paths_and_links_cannot_leave_the_backup(backup: Any, tmp_pa
     with pytest.raises(ApplianceError, match="leaves the backup directory"):
         load_backup(folder, expected_ceremony_key_der=public)
     blob.unlink()
+    blob.symlink_to(folder / "manifest.json")  # inside the folder: a link all the same
+    with pytest.raises(ApplianceError, match=r"symbolic link\(s\) in place of files"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    blob.unlink()
     blob.write_bytes(original)
+
+    # the backup folder itself, or its blobs/ folder, a link
+    (tmp_path / "linked-backup").symlink_to(folder)
+    with pytest.raises(ApplianceError, match="linked-backup is a symbolic link"):
+        load_backup(tmp_path / "linked-backup", expected_ceremony_key_der=public)
+    (folder / "blobs").rename(tmp_path / "real-blobs")
+    (folder / "blobs").symlink_to(tmp_path / "real-blobs")
+    with pytest.raises(ApplianceError, match="leaves the backup directory"):
+        load_backup(folder, expected_ceremony_key_der=public)
+    (folder / "blobs").unlink()
+    (tmp_path / "real-blobs").rename(folder / "blobs")
 
     # a validly signed manifest naming ../ paths (a ceremony key misused): still refused
     doc["manifest"]["keys"][0]["blob"] = "../../outside.bin"
@@ -204,15 +245,30 @@ def test_backup_blob_paths_and_links_cannot_leave_the_backup(backup: Any, tmp_pa
         load_backup(folder, expected_ceremony_key_der=public)
     (folder / "manifest.json").write_bytes(raw)
 
-    # an extra file in blobs/ is ignored: only the signed entries are read
-    (folder / "blobs" / "extra.bin").write_bytes(b"\0" * 100)
-    assert len(load_backup(folder, expected_ceremony_key_der=public).entries) == 2
+    # a file the manifest does not list, in blobs/ or beside the manifest: refused by name
+    for extra in (folder / "blobs" / "extra.bin", folder / "notes.txt"):
+        extra.write_bytes(b"\0" * 100)
+        with pytest.raises(ApplianceError, match=f"did not write there: '{extra.name}'"):
+            load_backup(folder, expected_ceremony_key_der=public)
+        extra.unlink()
+    loaded = load_backup(folder, expected_ceremony_key_der=public)
+    assert len(loaded.entries) == 2 and loaded.blob(loaded.entries[0]) == original
+
+    # the media changed between the verification and the restore's read: refused again
+    blob.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(ApplianceError, match="changed since the backup was verified"):
+        loaded.blob(loaded.entries[0])
+    blob.unlink()
+    blob.symlink_to(tmp_path / "outside.bin")
+    with pytest.raises(ApplianceError, match="is a symbolic link"):
+        loaded.blob(loaded.entries[0])
 
 
 @pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
                                             ("folder", "not a regular file"),
-                                            ("huge.bin", "limit")])
-def test_the_ksr_reader_refuses_fifos_folders_and_huge_files(media: Path, name: str,
+                                            ("huge.bin", "limit"),
+                                            ("link.txt", "symbolic link")])
+def test_the_ksr_reader_refuses_fifos_folders_huge_files_and_links(media: Path, name: str,
                                                              says: str) -> None:
     """`appliance ksr inspect|check|sign` read the media directly (formats.read_limited):
     a FIFO used to block open() forever."""
@@ -225,8 +281,9 @@ def test_the_ksr_reader_refuses_fifos_folders_and_huge_files(media: Path, name: 
 
 @pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
                                             ("folder", "not a regular file"),
-                                            ("huge.bin", "larger than")])
-def test_the_roster_reader_refuses_fifos_folders_and_huge_files(media: Path, name: str,
+                                            ("huge.bin", "larger than"),
+                                            ("link.txt", "symbolic link")])
+def test_the_roster_reader_refuses_fifos_folders_huge_files_and_links(media: Path, name: str,
                                                                 says: str) -> None:
     from appliance.sharing import roster as rosters
 
@@ -284,3 +341,102 @@ def test_a_bundle_with_fifos_or_a_swollen_artifact_is_refused(tmp_path: Path) ->
     (folder / "manifest.json").unlink()
     (folder / "manifest.json").write_bytes(manifest)
     assert bundle_mod.read_bundle_dir(folder, public).artifacts
+
+
+# --- scans given to `appliance decode` ----------------------------------------------------
+
+
+def _png(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
+    from PIL import Image
+
+    Image.new("1", size, 1).save(path)
+    return path
+
+
+def _pdf(path: Path, pages: int, inches: float = 8.27) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="in", format=(inches, inches))
+    for _ in range(pages):
+        pdf.add_page()
+    pdf.output(str(path))
+    return path
+
+
+def test_scans_are_checked_before_any_decoder_sees_them(media: Path, tmp_path: Path) -> None:
+    from appliance.outputs import decode
+    from appliance.outputs.errors import DecodeError
+
+    good = _png(media / "page1.png")
+    with pytest.raises(DecodeError, match="no ceremony QR frames"):  # checks passed: read
+        decode.assemble(decode.read_scans([good]), b"")
+    (media / "linked.png").symlink_to(good)
+    (media / "text.png").write_bytes(b"hello, not an image\n")
+    (media / "renamed.pdf").write_bytes(good.read_bytes())
+    with open(media / "huge.png", "wb") as f:  # sparse
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(decode.MAX_SCAN_BYTES + 1)
+    bomb = _png(media / "bomb.png", (20_000, 20_000))  # 400 Mpx in a few KB
+    assert bomb.stat().st_size < 1_000_000
+    _png(media / "bomb2.png", (12_000, 12_000))  # 144 Mpx: under Pillow's own limit
+    cases = [
+        ("linked.png", "symbolic link"),
+        ("fifo", "not a regular file"),
+        ("folder", "not a regular file"),
+        ("huge.png", "larger than 256 MiB"),
+        ("text.png", "neither an image nor a PDF by its content"),
+        ("renamed.pdf", "is a PNG file by its content"),
+        ("bomb.png", "more than the 120 million pixels"),
+        ("bomb2.png", "more than the 120 million pixels"),
+        ("missing.png", "is missing"),
+    ]
+    for name, says in cases:
+        with pytest.raises(DecodeError, match=says) as err:
+            decode.read_scans([media / name])
+        assert err.value.hint, name
+
+
+def test_hostile_pdfs_are_bounded_before_rendering(tmp_path: Path) -> None:
+    from appliance.outputs import decode
+    from appliance.outputs.errors import DecodeError
+
+    many = _pdf(tmp_path / "many.pdf", decode.MAX_PDF_PAGES + 1)
+    with pytest.raises(DecodeError, match=f"{decode.MAX_PDF_PAGES + 1} pages"):
+        decode.read_scans([many])
+    # a page declared 200 inches square renders only its top-left 17-inch square
+    giant = _pdf(tmp_path / "giant.pdf", 1, inches=200)
+    out = tmp_path / "pages"
+    out.mkdir()
+    pages = decode.rasterise_pdf(giant.read_bytes(), "giant.pdf", out, 100)
+    from PIL import Image
+
+    with Image.open(pages[0]) as img:
+        assert img.size == (decode.PDF_PAGE_INCHES * 100, decode.PDF_PAGE_INCHES * 100)
+    two = _pdf(tmp_path / "two.pdf", 2)
+    with pytest.raises(DecodeError, match="no ceremony QR frames"):
+        decode.assemble(decode.read_scans([two]), b"")
+
+
+def test_decode_cli_refuses_a_linked_scan_or_bundle_and_writes_nothing(
+    media: Path, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "pub.pem").write_bytes(key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (media / "scan.png").symlink_to(_png(tmp_path / "real.png"))
+    folder, _, _ = _bundle(tmp_path)
+    (tmp_path / "bundle-link").symlink_to(folder)
+    for target, says in ((media / "scan.png", "scan.png is a symbolic link"),
+                         (tmp_path / "bundle-link", "bundle-link is a symbolic link")):
+        out = tmp_path / f"out-{target.name}"
+        done = subprocess.run(
+            [sys.executable, "-m", "appliance", "decode", str(target), "--pubkey",
+             str(tmp_path / "pub.pem"), "--out", str(out)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        )
+        text = done.stdout + done.stderr
+        assert done.returncode != 0 and says in text and "Traceback" not in text, text
+        assert not out.exists() or not list(out.iterdir())
