@@ -4,23 +4,25 @@ dnspython builds every RRSIG (`dns.rdtypes.ANY.RRSIG.RRSIG`) and every signature
 the KSK through `DnssecPrivateKey` (the dnspython seam over the signer port). Speed: the
 canonical wire form of an RRset is built once and reused for every slot that signs the same
 RRset (Knot refreshes the same key set many times), and each RRSIG is constructed once with
-its signature (no template + `Rdata.replace`). Safety: every RRSIG is verified with the
-KSK's public key over the signing data rebuilt from the finished RRSIG, and the first RRSIG
-of every distinct RRset is also validated end to end by `dns.dnssec.validate_rrsig`, which
-builds its own signing data: so our cached form is checked against dnspython's.
+its signature. Large runs sign on this thread only while worker processes verify on the
+other cores (`_Pipeline`). Safety: every signature is verified with the KSK's public key over
+the data that was signed, each finished RRSIG must rebuild exactly that data from its own
+fields, and the first RRSIG of every distinct RRset and key is also validated end to end by
+`dns.dnssec.validate_rrsig`, which builds its own signing data: so our cached form is
+checked against dnspython's.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import os
-import queue
 import struct
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dns.dnssec
 import dns.name
@@ -47,6 +49,9 @@ from appliance.dnssec.policy import KskInfo, ZonePolicy, rsa_parameters
 from appliance.dnssec.publish import ksk_dnskey
 from appliance.dnssec.signer import DnssecKeySigner, DnssecPrivateKey
 
+if TYPE_CHECKING:
+    from appliance.dnssec.verifier import VerifierProcess
+
 
 @dataclass(frozen=True)
 class Ksk:
@@ -68,6 +73,10 @@ class Ksk:
     sign_until: datetime | None = None
 
     def info(self) -> KskInfo:
+        return self._info
+
+    @functools.cached_property
+    def _info(self) -> KskInfo:  # asked for at every slot: the key tag is computed once
         return KskInfo(
             self.signer.algorithm, dns.dnssec.key_id(self.dnskey()), self.identifier,
             sign_from=_later(self.sign_from, self.publish_from),
@@ -84,6 +93,10 @@ class Ksk:
         return self.published_at(when) and self.info().signs_at(when)
 
     def dnskey(self) -> DNSKEY:
+        return self._dnskey
+
+    @functools.cached_property
+    def _dnskey(self) -> DNSKEY:
         return ksk_dnskey(self.signer, revoked=self.revoked)
 
 
@@ -120,7 +133,6 @@ class _KeySigner:
         self.private = DnssecPrivateKey(ksk.signer)
         self.dnskey = ksk.dnskey()
         self.tag = dns.dnssec.key_id(self.dnskey)
-        self.public = self.private.public_key()
         self.zone = zone
         self.signer_wire = zone.to_digestable()
 
@@ -162,23 +174,6 @@ def signed_data(rrsig: RRSIG, rrset_wire: bytes) -> bytes:
     return header + rrsig.signer.to_digestable() + rrset_wire
 
 
-def verify_batch(algorithm: int, dnskey_key: bytes, items: list[tuple[bytes, bytes]]) -> list[int]:
-    """Indexes of the (data, signature) pairs that do not verify (runs in a worker process)."""
-    import dns.dnssecalgs
-
-    dnskey = DNSKEY(  # type: ignore[no-untyped-call]
-        dns.rdataclass.IN, dns.rdatatype.DNSKEY, 257, 3, algorithm, dnskey_key
-    )
-    public = dns.dnssecalgs.get_algorithm_cls(algorithm).public_cls.from_dnskey(dnskey)
-    failed: list[int] = []
-    for index, (data, signature) in enumerate(items):
-        try:
-            public.verify(signature, data)
-        except Exception:
-            failed.append(index)
-    return failed
-
-
 def _bad(tag: int, exc: BaseException | str) -> SigningError:
     detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
     return SigningError(
@@ -195,9 +190,10 @@ class _Job:
     expiration: int
 
 
-#: Below this many RRSIGs the pipeline is not worth its thread and worker process.
+#: Below this many RRSIGs the pipeline is not worth starting a worker process.
 PIPELINE_MIN = 256
-_BATCH = 256
+#: RRSIGs per batch: small, so that the last batches in flight are short.
+_BATCH = 64
 
 
 def verifier_count() -> int:
@@ -206,134 +202,149 @@ def verifier_count() -> int:
 
 
 def pipeline_useful() -> bool:
-    """True when another core is idle: on a busy machine the pipeline only adds contention."""
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    return cores > 1 and load < cores - 0.5
+    """True with more than one core. Measured with the other core kept busy, the pipeline
+    still beats signing and verifying in turn (this thread verifies whatever the workers
+    have not), so the machine's load is not consulted."""
+    return (os.cpu_count() or 1) > 1
 
 
-def _execute(jobs: Sequence[_Job], stats: SignStats, pipeline: bool) -> list[RRSIG]:
-    """Sign every job and verify every RRSIG; nothing is returned unless all verified.
+def _estimate(doc: Document, policy: ZonePolicy, ksks: Sequence[Ksk]) -> bool:
+    """True when the run will be long enough for the pipeline (counted before planning)."""
+    if doc.format == "knot":
+        slots = len(knot_slots(doc, policy)) * (3 if policy.cds_cdnskey else 1)
+    else:
+        slots = len(doc.bundles)
+    return slots * max(1, len(ksks)) >= PIPELINE_MIN
 
-    Pipelined (large runs): a thread calls the signer (python-pkcs11 releases the GIL in
-    C_Sign) while this thread builds the RRSIG objects and ships (data, signature) batches
-    to a verifier process on the other core (cryptography holds the GIL while verifying).
-    """
-    if not pipeline or len(jobs) < PIPELINE_MIN:
+
+def _start_workers() -> list[VerifierProcess]:
+    from appliance.dnssec.verifier import VerifierProcess
+
+    return [VerifierProcess() for _ in range(verifier_count())]
+
+
+def _execute(
+    jobs: Sequence[_Job], stats: SignStats, workers: list[VerifierProcess]
+) -> list[RRSIG]:
+    """Sign every job and verify every RRSIG; nothing is returned unless all verified."""
+    if not workers or len(jobs) < PIPELINE_MIN:
         out: list[RRSIG] = []
-        for job in jobs:
+        checks: dict[int, Callable[[bytes, bytes], bool]] = {}
+        for index, job in enumerate(jobs):
             signer = job.signer
-            signature = signer.private.sign_fast(signer.data(job.rrset, job.inception,
-                                                             job.expiration))
+            check = checks.get(id(signer)) or checks.setdefault(id(signer), _check(signer))
+            data = signer.data(job.rrset, job.inception, job.expiration)
+            signature = signer.private.sign_fast(data)
             rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
-            try:
-                signer.public.verify(rrsig.signature, signed_data(rrsig, job.rrset.wire))
-            except Exception as exc:
-                raise _bad(signer.tag, exc) from None
+            if signed_data(rrsig, job.rrset.wire) != data:
+                raise _bad(signer.tag, f"RRSIG #{index} does not rebuild its signed data")
+            if not check(data, signature):
+                raise _bad(signer.tag, f"a bad signature for RRSIG #{index}")
             signer.full_validation(rrsig, job.rrset, stats)
             out.append(rrsig)
         stats.rrsigs += len(out)
         return out
-    return _pipelined(jobs, stats)
-
-
-def _pipelined(jobs: Sequence[_Job], stats: SignStats) -> list[RRSIG]:
-    inputs = [j.signer.data(j.rrset, j.inception, j.expiration) for j in jobs]
-    results: queue.SimpleQueue[tuple[int, bytes] | BaseException] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def sign_all() -> None:
-        try:
-            for index, (job, data) in enumerate(zip(jobs, inputs, strict=True)):
-                if stop.is_set():  # the main thread gave up: leave the HSM session alone
-                    return
-                results.put((index, job.signer.private.sign_fast(data)))
-        except BaseException as exc:  # handed to the main thread
-            results.put(exc)
-
-    # The signing thread must get the GIL back as soon as C_Sign returns, or the HSM idles
-    # while this thread works through its share (the default switch interval is 5 ms).
-    previous_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.00005)
     try:
-        return _run_pipeline(jobs, stats, results, sign_all, stop)
-    finally:
-        sys.setswitchinterval(previous_interval)
+        out = _Pipeline(jobs, workers).run(stats)
+    except (RuntimeError, OSError) as exc:  # a worker died (its pipe broke)
+        raise SigningError(
+            f"The verification worker failed ({exc}).",
+            hint="Nothing was written. Run again; report if it repeats.",
+        ) from None
+    stats.rrsigs += len(out)
+    return out
 
 
-def _run_pipeline(
-    jobs: Sequence[_Job], stats: SignStats,
-    results: queue.SimpleQueue[tuple[int, bytes] | BaseException],
-    sign_all: Callable[[], None], stop: threading.Event,
-) -> list[RRSIG]:
-    from appliance.dnssec.verifier import VerifierProcess
+#: Batches a worker holds at once: one it verifies, one waiting in its pipe. The rest stay
+#: here, so that whoever is free first (a worker, or this process once signing is done)
+#: verifies them.
+_AHEAD = 2
 
-    # Started first: their imports overlap the first signatures.
-    verifiers = [VerifierProcess() for _ in range(verifier_count())]
-    out: list[RRSIG | None] = [None] * len(jobs)
-    submitted: list[list[tuple[list[int], _KeySigner]]] = [[] for _ in verifiers]
-    turn = [0]
-    batches: dict[int, tuple[list[tuple[bytes, bytes]], list[int], _KeySigner]] = {}
 
-    def flush(key: int) -> None:
-        items, indexes, signer = batches.pop(key)
-        which = turn[0] % len(verifiers)
-        turn[0] += 1
-        try:
-            verifiers[which].submit(int(signer.dnskey.algorithm), signer.dnskey.key, items)
-        except OSError as exc:  # the worker died (its pipe broke)
-            raise SigningError(
-                f"The verification worker failed ({exc}).",
-                hint="Nothing was written. Run again; report if it repeats.",
-            ) from None
-        submitted[which].append((indexes, signer))
+class _Pipeline:
+    """Large runs: this thread only signs, while worker processes verify finished batches on
+    the other cores; once signing is done this process builds the RRSIGs and verifies the
+    newest unclaimed batches itself while the workers take the oldest.
 
-    worker = threading.Thread(target=sign_all, name="ksk-signer", daemon=True)
-    worker.start()
-    try:
-        for _ in range(len(jobs)):
-            item = results.get()
-            if isinstance(item, BaseException):
-                raise item
-            index, signature = item
-            job = jobs[index]
+    No thread: the HSM call is never kept waiting for the GIL. Each RRSIG must rebuild, from
+    its own fields, exactly the data that was signed and verified (`signed_data`), and the
+    first RRSIG of each RRset and key is validated by dnspython itself (`full_validation`).
+    """
+
+    def __init__(self, jobs: Sequence[_Job], workers: list[VerifierProcess]) -> None:
+        self.jobs = jobs
+        self.workers = workers
+        self.inputs = [j.signer.data(j.rrset, j.inception, j.expiration) for j in jobs]
+        self.signatures: list[bytes] = []
+        self.unclaimed: collections.deque[tuple[_KeySigner, list[int]]] = collections.deque()
+        self.claimed: list[collections.deque[tuple[_KeySigner, list[int]]]] = [
+            collections.deque() for _ in workers
+        ]
+
+    def run(self, stats: SignStats) -> list[RRSIG]:
+        filling: dict[int, list[int]] = {}
+        checks: dict[int, Callable[[bytes, bytes], bool]] = {}
+        for index, job in enumerate(self.jobs):
+            self.signatures.append(job.signer.private.sign_fast(self.inputs[index]))
+            if id(job.signer) not in checks:  # a wrong key stops the run at its first RRSIG
+                checks[id(job.signer)] = check = _check(job.signer)
+                if not check(self.inputs[index], self.signatures[index]):
+                    raise _bad(job.signer.tag, f"a bad signature for RRSIG #{index}")
+            batch = filling.setdefault(id(job.signer), [])
+            batch.append(index)
+            if len(batch) == _BATCH:
+                self.unclaimed.append((job.signer, filling.pop(id(job.signer))))
+                self.feed()
+        for batch in filling.values():
+            self.unclaimed.append((self.jobs[batch[0]].signer, batch))
+        self.feed()
+        out: list[RRSIG] = []
+        for index, job in enumerate(self.jobs):
             signer = job.signer
-            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
+            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration,
+                                 self.signatures[index])
+            if signed_data(rrsig, job.rrset.wire) != self.inputs[index]:
+                raise _bad(signer.tag, f"RRSIG #{index} does not rebuild its signed data")
             signer.full_validation(rrsig, job.rrset, stats)
-            items, indexes, _ = batches.setdefault(id(signer), ([], [], signer))
-            items.append((signed_data(rrsig, job.rrset.wire), rrsig.signature))
-            indexes.append(index)
-            if len(items) >= _BATCH:
-                flush(id(signer))
-            out[index] = rrsig
-        for key in list(batches):
-            flush(key)
-        worker.join()
-        try:
-            failures = [v.finish() for v in verifiers]
-        except (RuntimeError, OSError) as exc:
-            raise SigningError(
-                f"The verification worker failed ({exc}).",
-                hint="Nothing was written. Run again; report if it repeats.",
-            ) from None
-    finally:
-        stop.set()
-        worker.join()  # the session is the caller's again only when the thread is done
-        for v in verifiers:
-            v.kill()
-    for batches_sent, results_got in zip(submitted, failures, strict=True):
-        for (indexes, signer), failed in zip(batches_sent, results_got, strict=True):
+            out.append(rrsig)
+            if index % _BATCH == 0:
+                self.feed()
+        while self.unclaimed:
+            signer, batch = self.unclaimed.pop()  # the newest: the workers take the oldest
+            check = checks[id(signer)]
+            for index in batch:
+                if not check(self.inputs[index], self.signatures[index]):
+                    raise _bad(signer.tag, f"a bad signature for RRSIG #{index}")
+            self.feed()
+        for worker, claimed in zip(self.workers, self.claimed, strict=True):
+            while claimed:
+                self._answers(worker, claimed, wait=True)
+        return out  # every answer is in: the caller ends the workers without waiting
+
+    def feed(self) -> None:
+        """Take the workers' answers; hand each worker the oldest batches up to _AHEAD."""
+        for worker, claimed in zip(self.workers, self.claimed, strict=True):
+            self._answers(worker, claimed, wait=False)
+            while worker.in_flight < _AHEAD and self.unclaimed:
+                signer, batch = self.unclaimed.popleft()
+                worker.submit(int(signer.dnskey.algorithm), signer.dnskey.key,
+                              [(self.inputs[i], self.signatures[i]) for i in batch])
+                claimed.append((signer, batch))
+
+    @staticmethod
+    def _answers(worker: VerifierProcess, claimed: collections.deque[tuple[_KeySigner, list[int]]],
+                 *, wait: bool) -> None:
+        for failed in worker.collect(wait=wait):
+            signer, batch = claimed.popleft()
             if failed:
                 raise _bad(signer.tag, f"{len(failed)} bad signature(s), first for RRSIG "
-                           f"#{indexes[failed[0]]}")
-    done = [r for r in out if r is not None]
-    if len(done) != len(jobs):
-        raise SigningError("Internal: an RRSIG is missing.")
-    stats.rrsigs += len(done)
-    return done
+                           f"#{batch[failed[0]]}")
+
+
+def _check(signer: _KeySigner) -> Callable[[bytes, bytes], bool]:
+    from appliance.dnssec.verifier import public_verifier
+
+    return public_verifier(int(signer.dnskey.algorithm), signer.dnskey.key)
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -361,9 +372,9 @@ def sign_request(
 ) -> Document:
     """The SKR for a checked KSR (check first: this function does not judge the request).
 
-    `pipeline` lets large runs sign in a thread and verify in worker processes (see
-    `_execute`); None chooses it when cores are idle (`pipeline_useful`). Every RRSIG is
-    verified either way before anything is returned.
+    `pipeline` lets large runs verify in worker processes while this thread signs (see
+    `_Pipeline`); None chooses it when there is more than one core. Every RRSIG is verified
+    either way before anything is returned.
     """
     if doc.kind != "request":
         raise SigningError(f"{doc.source} is not a KSR.")
@@ -373,16 +384,21 @@ def sign_request(
                                hint="Configure the zone's KSK (its HSM label) and its "
                                "rollover windows.")
     stats = stats if stats is not None else SignStats()
-    zone = doc.zone
-    signers = [_KeySigner(k, zone) for k in ksks]
-    plan = _Plan()
-    if doc.format == "knot":
-        _plan_knot(doc, policy, signers, stats, plan)
-    else:
-        _plan_iana(doc, signers, stats, plan)
     if pipeline is None:
         pipeline = pipeline_useful()
-    rrsigs = _execute(plan.jobs, stats, pipeline)
+    workers = _start_workers() if pipeline and _estimate(doc, policy, ksks) else []
+    try:  # the workers start while the plan is made
+        zone = doc.zone
+        signers = [_KeySigner(k, zone) for k in ksks]
+        plan = _Plan()
+        if doc.format == "knot":
+            _plan_knot(doc, policy, signers, stats, plan)
+        else:
+            _plan_iana(doc, signers, stats, plan)
+        rrsigs = _execute(plan.jobs, stats, workers)
+    finally:
+        for w in workers:
+            w.kill()
     bundles = tuple(
         dataclasses.replace(
             skeleton,

@@ -523,3 +523,78 @@ def test_a_dead_verifier_process_is_a_clean_signing_error(
     with pytest.raises(SigningError, match="verification worker failed"):
         sign_request(_many_slots_doc(), HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")],
                      now=START, pipeline=True)
+
+
+@pytest.mark.parametrize("algorithm", [8, 10, 13, 14, 15, 16])
+def test_the_workers_verifier_agrees_with_dnspython(algorithm: int) -> None:
+    """The worker checks signatures with cryptography alone (it starts faster without
+    dnspython): for every algorithm it must accept and refuse exactly what dnspython does."""
+    import dns.dnssecalgs
+
+    from appliance.dnssec.verifier import public_verifier
+
+    cls = dns.dnssecalgs.get_algorithm_cls(algorithm)
+    private = cls.generate(2048) if algorithm in (8, 10) else cls.generate()  # type: ignore[call-arg]
+    dnskey = private.public_key().to_dnskey()
+    check = public_verifier(algorithm, dnskey.key)
+    data = b"RRSIG header, signer name and RRset wire" * 10
+    good = private.sign(data)
+    flipped = good[:-1] + bytes([good[-1] ^ 1])
+    for signature, payload in ((good, data), (flipped, data), (good, data + b"x"),
+                               (good[:-1], data), (b"", data)):
+        try:
+            private.public_key().verify(signature, payload)
+            theirs = True
+        except Exception:
+            theirs = False
+        assert check(payload, signature) is theirs
+    assert check(data, good)
+
+
+def test_two_ksks_and_a_lagging_worker_still_verify_every_rrsig(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches are per key, and whatever the workers have not taken is verified here: with a
+    worker that answers slowly, the run still checks every signature and equals the
+    sequential one (RSA: deterministic)."""
+    import time
+
+    from appliance.dnssec import verifier
+
+    slow_collect = verifier.VerifierProcess.collect
+
+    def lagging(self: verifier.VerifierProcess, *, wait: bool) -> list[list[int]]:
+        time.sleep(0.002)
+        return slow_collect(self, wait=wait)
+
+    monkeypatch.setattr(verifier.VerifierProcess, "collect", lagging)
+    doc = _many_slots_doc()
+    ksks = [Ksk(SoftwareKeySigner.generate(8), "a"), Ksk(SoftwareKeySigner.generate(8), "b")]
+    fast = sign_request(doc, HOURLY, ksks, now=START, pipeline=True)
+    slow = sign_request(doc, HOURLY, ksks, now=START, pipeline=False)
+    assert fast == slow
+    assert _verify_all(fast) == 2 * len(fast.bundles)  # both keys sign every bundle
+
+
+class LateBadSigner(BrokenSigner):
+    """Good signatures, except the very last: found wherever its batch is verified."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.count = 0
+        self.total = total
+
+    def sign(self, data: bytes) -> bytes:
+        self.count += 1
+        good = self.inner.sign(data)
+        return good if self.count < self.total else good[:-1] + bytes([good[-1] ^ 1])
+
+
+def test_the_last_signature_is_checked_too() -> None:
+    doc = _many_slots_doc()
+    stats = SignStats()
+    sign_request(doc, HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")], now=START,
+                 stats=stats, pipeline=False)
+    with pytest.raises(SigningError, match=f"RRSIG #{stats.rrsigs - 1}"):
+        sign_request(doc, HOURLY, [Ksk(LateBadSigner(stats.rrsigs), "bad")], now=START,
+                     pipeline=True)
