@@ -29,6 +29,12 @@ def dumps(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
+def pretty(value: Any) -> bytes:
+    """The layout of the signed files a person may read (roster, attestation): one layout
+    only, so a reader can refuse any other (a changed space is a changed file)."""
+    return json.dumps(value, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+
+
 def sha256_hex(value: Any) -> str:
     return hashlib.sha256(dumps(value)).hexdigest()
 

@@ -66,7 +66,7 @@ class Attestation:
 
     def to_json(self) -> bytes:
         doc = {"attestation": self.statement, "signature": self.signature.hex()}
-        return json.dumps(doc, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+        return canonical.pretty(doc)
 
     def qr_text(self) -> str:
         doc = {"attestation": self.statement, "signature": self.signature.hex()}
@@ -170,20 +170,28 @@ def make_attestation(
 
 def parse(data: bytes | str) -> Attestation:
     """An attestation from its JSON file or its QR text, parsed strictly."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    text = text.strip()
+    whole = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = whole.strip()  # a scanner ends the QR text with a newline
     try:
         if text.startswith(QR_PREFIX):
             b32 = text[len(QR_PREFIX) :]
             raw = base64.b32decode(b32 + "=" * (-len(b32) % 8))
             doc = json.loads(raw)
+            written = QR_PREFIX + base64.b32encode(canonical.dumps(doc)).decode().rstrip("=")
         else:
             doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+            text, written = whole, canonical.pretty(doc).decode("utf-8")  # the file, exactly
+    except (ValueError, UnicodeDecodeError, TypeError):
         raise AttestationError(
             "not an attestation (neither its JSON file nor its QR text)",
             hint="Give the .json file written by `appliance attest` or the scanned QR text.",
         ) from None
+    if written != text:  # one spelling only: any other is a changed document
+        raise AttestationError(
+            "the attestation is not written as the appliance writes it: it was edited, "
+            "damaged or misread",
+            hint="Give the .json file as written, or scan the QR code again.",
+        )
     if not isinstance(doc, dict) or set(doc) != {"attestation", "signature"}:
         raise AttestationError("an attestation has exactly 'attestation' and 'signature'")
     st, sig = doc["attestation"], doc["signature"]
@@ -204,7 +212,7 @@ def parse(data: bytes | str) -> Attestation:
     if st["format"] != FORMAT or st["statement"] != STATEMENT:
         raise AttestationError("the attestation's format or statement text is not ours")
     try:
-        signature = bytes.fromhex(sig) if isinstance(sig, str) else b""
+        signature = canonical.hex_bytes(sig) if isinstance(sig, str) else b""
     except ValueError:
         signature = b""
     if len(signature) != 64:

@@ -298,7 +298,7 @@ def dumps(
             "value": sig.hex(),
         },
     }
-    return json.dumps(doc, indent=1, sort_keys=True).encode("utf-8") + b"\n", nxt
+    return canonical.pretty(doc), nxt
 
 
 def save(
@@ -506,6 +506,11 @@ def loads(
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RosterError(f"{where}: not a JSON roster ({exc})") from None
+    if canonical.pretty(doc) != data:
+        raise RosterError(
+            f"{where} is not laid out as the appliance writes it: it was edited or damaged",
+            hint="Use the roster file exactly as the appliance wrote it (another copy).",
+        )
     top = _Obj(doc, where)
     if top.text("format") != FORMAT:
         raise RosterError(f"{where}: format {top.value['format']!r} is not {FORMAT!r}")
@@ -513,8 +518,8 @@ def loads(
     if sig.text("algorithm") != signing.ALGORITHM:
         raise RosterError(f"{where}.signature.algorithm: expected {signing.ALGORITHM}")
     try:
-        key = base64.b64decode(sig.text("public_key"), validate=True)
-        value = bytes.fromhex(sig.text("value"))
+        key = canonical.b64_bytes(sig.text("public_key"))
+        value = canonical.hex_bytes(sig.text("value"))
     except ValueError:
         raise RosterError(f"{where}.signature: public_key or value is not well encoded") from None
     sig.done()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import signing
+from appliance import canonical, signing
 from appliance.sharing import roster as rosters
 from appliance.sharing.errors import RosterError
 from appliance.sharing.roster import Roster
@@ -37,7 +37,7 @@ def test_a_changed_roster_does_not_load(tmp_path: Path) -> None:
     path, signer, _ = _saved(tmp_path)
     doc = json.loads(path.read_text())
     doc["body"]["sets"][0]["members"][0]["revoked"] = True
-    path.write_text(json.dumps(doc))
+    path.write_bytes(canonical.pretty(doc))
     with pytest.raises(RosterError, match="signature does not verify"):
         rosters.load(path, trusted_public_key=signer.public_key_der())
 
@@ -59,7 +59,7 @@ def _resign(path: Path, signer: signing.SoftwareSigner, edit: object) -> None:
     doc = json.loads(path.read_text())
     edit(doc["body"])  # type: ignore[operator]
     doc["signature"]["value"] = signer.sign(canonical.dumps(doc["body"])).hex()
-    path.write_text(json.dumps(doc))
+    path.write_bytes(canonical.pretty(doc))
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,20 @@ def test_not_json_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(RosterError, match="not a JSON roster"):
         rosters.load(path, trusted_fingerprint="00")
+
+
+def test_the_same_roster_in_another_layout_does_not_load(tmp_path: Path) -> None:
+    """Signed bytes have one spelling: compact JSON, or upper-case signature hex, is a
+    changed file even though it means the same."""
+    path, signer, _ = _saved(tmp_path)
+    original = path.read_bytes()
+    doc = json.loads(original)
+    path.write_text(json.dumps(doc, sort_keys=True))
+    with pytest.raises(RosterError, match="not laid out as the appliance writes it"):
+        rosters.load(path, trusted_public_key=signer.public_key_der())
+    doc["signature"]["value"] = doc["signature"]["value"].upper()
+    path.write_bytes(canonical.pretty(doc))
+    with pytest.raises(RosterError, match="not well encoded"):
+        rosters.load(path, trusted_public_key=signer.public_key_der())
+    path.write_bytes(original)
+    assert rosters.load(path, trusted_public_key=signer.public_key_der()).serial
