@@ -63,6 +63,8 @@ def test_demo_command_reaches_the_start_screen_in_tmux(tmp_path: Path) -> None:
     command = (
         f"SOFTHSM2_CONF={env['SOFTHSM2_CONF']} APPLIANCE_DEMO_READERS=direct "
         f"{APPLIANCE} --config {tmp_path / 'appliance.toml'} demo"
+        # if the demo ends early, its last words stay on the screen for the assertion
+        " 2>&1; echo DEMO-EXITED $?; sleep 60"
     )
     subprocess.run(
         [tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
@@ -77,6 +79,8 @@ def test_demo_command_reaches_the_start_screen_in_tmux(tmp_path: Path) -> None:
                 [tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
             ).stdout
             if "Ceremony scripts (" in screen and "Appliance status" in screen:
+                break
+            if "DEMO-EXITED" in screen:
                 break
             time.sleep(0.5)
         assert "Ceremony appliance: start" in screen, screen
