@@ -49,7 +49,6 @@ _KINDS: tuple[tuple[str, tuple[bytes, ...], tuple[str, ...], str], ...] = (
     ("PNM", (b"P2", b"P3", b"P5", b"P6"), (".pgm", ".ppm", ".pnm"), "PPM"),
     ("PDF", (b"%PDF-",), (".pdf",), ""),
 )
-IMAGE_SUFFIXES = {suffix for _, _, suffixes, pil in _KINDS if pil for suffix in suffixes}
 
 
 def scan_kind(data: bytes, name: str) -> tuple[str, str]:
@@ -145,8 +144,8 @@ def rasterise_pdf(data: bytes, name: str, folder: Path, dpi: int) -> list[Path]:
 
     Pages are counted first (at most MAX_PDF_PAGES) and only the top-left PDF_PAGE_INCHES
     square of each page is rendered, so a hostile PDF cannot fill the disk."""
-    if not 50 <= dpi <= 1200:
-        raise DecodeError(f"{dpi} dpi: ask for 50 to 1200")
+    if not 50 <= dpi <= 600:  # 17 x 17 inches at 600 dpi stay under MAX_PIXELS
+        raise DecodeError(f"{dpi} dpi: ask for 50 to 600")
     copy = folder / "scan.pdf"
     copy.write_bytes(data)
     info = _run_pdf_tool([_pdf_tool("pdfinfo"), str(copy)], name)
