@@ -412,6 +412,10 @@ def test_hostile_pdfs_are_bounded_before_rendering(tmp_path: Path) -> None:
 
     with Image.open(pages[0]) as img:
         assert img.size == (decode.PDF_PAGE_INCHES * 100, decode.PDF_PAGE_INCHES * 100)
+    # the largest resolution keeps the largest rendered square under the pixel cap
+    assert (decode.PDF_PAGE_INCHES * 600) ** 2 <= decode.MAX_PIXELS
+    with pytest.raises(DecodeError, match="ask for 50 to 600"):
+        decode.rasterise_pdf(giant.read_bytes(), "giant.pdf", out, 601)
     two = _pdf(tmp_path / "two.pdf", 2)
     with pytest.raises(DecodeError, match="no ceremony QR frames"):
         decode.assemble(decode.read_scans([two]), b"")
