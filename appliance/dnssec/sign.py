@@ -143,6 +143,17 @@ class _KeySigner:
         )
         return header + self.signer_wire + rrset.wire
 
+    @functools.cached_property
+    def check(self) -> Callable[[bytes, bytes], bool]:
+        """(data, signature) -> verifies? with the published DNSKEY (as the workers check)."""
+        from appliance.dnssec.verifier import public_verifier
+
+        return public_verifier(int(self.dnskey.algorithm), self.dnskey.key)
+
+    def require_valid(self, data: bytes, signature: bytes, index: int) -> None:
+        if not self.check(data, signature):
+            raise _bad(self.tag, f"a bad signature for RRSIG #{index}")
+
     def rrsig(self, rrset: _RRset, inception: int, expiration: int, signature: bytes) -> RRSIG:
         return RRSIG(  # type: ignore[no-untyped-call]
             dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype, self.dnskey.algorithm,
@@ -229,19 +240,11 @@ def _execute(
     """Sign every job and verify every RRSIG; nothing is returned unless all verified."""
     if not workers or len(jobs) < PIPELINE_MIN:
         out: list[RRSIG] = []
-        checks: dict[int, Callable[[bytes, bytes], bool]] = {}
         for index, job in enumerate(jobs):
-            signer = job.signer
-            check = checks.get(id(signer)) or checks.setdefault(id(signer), _check(signer))
-            data = signer.data(job.rrset, job.inception, job.expiration)
-            signature = signer.private.sign_fast(data)
-            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
-            if signed_data(rrsig, job.rrset.wire) != data:
-                raise _bad(signer.tag, f"RRSIG #{index} does not rebuild its signed data")
-            if not check(data, signature):
-                raise _bad(signer.tag, f"a bad signature for RRSIG #{index}")
-            signer.full_validation(rrsig, job.rrset, stats)
-            out.append(rrsig)
+            data = job.signer.data(job.rrset, job.inception, job.expiration)
+            signature = job.signer.private.sign_fast(data)
+            job.signer.require_valid(data, signature, index)
+            out.append(_finish(job, index, data, signature, stats))
         stats.rrsigs += len(out)
         return out
     try:
@@ -283,13 +286,12 @@ class _Pipeline:
 
     def run(self, stats: SignStats) -> list[RRSIG]:
         filling: dict[int, list[int]] = {}
-        checks: dict[int, Callable[[bytes, bytes], bool]] = {}
+        seen: set[int] = set()
         for index, job in enumerate(self.jobs):
             self.signatures.append(job.signer.private.sign_fast(self.inputs[index]))
-            if id(job.signer) not in checks:  # a wrong key stops the run at its first RRSIG
-                checks[id(job.signer)] = check = _check(job.signer)
-                if not check(self.inputs[index], self.signatures[index]):
-                    raise _bad(job.signer.tag, f"a bad signature for RRSIG #{index}")
+            if id(job.signer) not in seen:  # a wrong key stops the run at its first RRSIG
+                seen.add(id(job.signer))
+                job.signer.require_valid(self.inputs[index], self.signatures[index], index)
             batch = filling.setdefault(id(job.signer), [])
             batch.append(index)
             if len(batch) == _BATCH:
@@ -300,21 +302,13 @@ class _Pipeline:
         self.feed()
         out: list[RRSIG] = []
         for index, job in enumerate(self.jobs):
-            signer = job.signer
-            rrsig = signer.rrsig(job.rrset, job.inception, job.expiration,
-                                 self.signatures[index])
-            if signed_data(rrsig, job.rrset.wire) != self.inputs[index]:
-                raise _bad(signer.tag, f"RRSIG #{index} does not rebuild its signed data")
-            signer.full_validation(rrsig, job.rrset, stats)
-            out.append(rrsig)
+            out.append(_finish(job, index, self.inputs[index], self.signatures[index], stats))
             if index % _BATCH == 0:
                 self.feed()
         while self.unclaimed:
             signer, batch = self.unclaimed.pop()  # the newest: the workers take the oldest
-            check = checks[id(signer)]
             for index in batch:
-                if not check(self.inputs[index], self.signatures[index]):
-                    raise _bad(signer.tag, f"a bad signature for RRSIG #{index}")
+                signer.require_valid(self.inputs[index], self.signatures[index], index)
             self.feed()
         for worker, claimed in zip(self.workers, self.claimed, strict=True):
             while claimed:
@@ -341,10 +335,15 @@ class _Pipeline:
                            f"#{batch[failed[0]]}")
 
 
-def _check(signer: _KeySigner) -> Callable[[bytes, bytes], bool]:
-    from appliance.dnssec.verifier import public_verifier
-
-    return public_verifier(int(signer.dnskey.algorithm), signer.dnskey.key)
+def _finish(job: _Job, index: int, data: bytes, signature: bytes, stats: SignStats) -> RRSIG:
+    """The RRSIG for a signed job: it must rebuild, from its own fields, exactly the data
+    that was signed; the first of each RRset and key is validated by dnspython too."""
+    signer = job.signer
+    rrsig = signer.rrsig(job.rrset, job.inception, job.expiration, signature)
+    if signed_data(rrsig, job.rrset.wire) != data:
+        raise _bad(signer.tag, f"RRSIG #{index} does not rebuild its signed data")
+    signer.full_validation(rrsig, job.rrset, stats)
+    return rrsig
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import select
@@ -63,6 +64,7 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     return data
 
 
+@functools.lru_cache(maxsize=16)  # a worker gets the same key with every batch
 def public_verifier(algorithm: int, key: bytes) -> Callable[[bytes, bytes], bool]:
     """A check (data, DNSSEC signature) -> verifies? for a DNSKEY's public key (RFC 3110,
     RFC 6605, RFC 8080 encodings), built once; the same in the worker and the parent."""
