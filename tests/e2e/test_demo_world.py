@@ -78,7 +78,11 @@ def test_demo_command_reaches_the_start_screen_in_tmux(tmp_path: Path) -> None:
             screen = subprocess.run(
                 [tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
             ).stdout
-            if "Ceremony scripts (" in screen and "Appliance status" in screen:
+            # Textual paints widgets one by one: wait for the header, the status and the list
+            if all(
+                mark in screen
+                for mark in ("Ceremony appliance: start", "Ceremony scripts (", "Appliance status")
+            ):
                 break
             if "DEMO-EXITED" in screen:
                 break
