@@ -66,8 +66,9 @@ def _generate_ksk(softhsm: SoftHsm, world: World) -> Any:
     session = activate_hsm(qs, lambda pin: Token(softhsm.module, label=world.token).open(pin))
     qs.close()
     try:
-        keygen.generate_key(session, 13, role="ksk", zone=ZONE, label=KSK_LABEL,
-                            allow_uncoverable=True)
+        keygen.generate_key(
+            session, 13, role="ksk", zone=ZONE, label=KSK_LABEL, allow_uncoverable=True
+        )
         return ksk_dnskey(keys.dnssec_key(session, KSK_LABEL))
     finally:
         session.close()
@@ -138,8 +139,7 @@ def _engine(
         seat: CardAnswer(name, (user_pin(s.world.serials[name]),))
         for seat, name in s.world.seats.items()
     }
-    inputs = {"roster": str(s.world.media / "roster.json"), "ksr": str(ksr),
-              "zones": str(s.zones)}
+    inputs = {"roster": str(s.world.media / "roster.json"), "ksr": str(ksr), "zones": str(s.zones)}
     answers = Answers(attendance=PEOPLE, inputs=inputs, cards=cards, steps=steps)
     op: AnswersOperator = (
         _CutAt(answers, card_slots=room, step=cut_at)
@@ -183,8 +183,9 @@ def _verify_skr(skr_path: Path, ksk: Any) -> int:
         assert ksk in keys
         for sig in b.signatures:
             if sig.rrsig.type_covered == dns.rdatatype.DNSKEY:
-                dns.dnssec.validate_rrsig((skr.zone, keys), sig.rrsig, {skr.zone: only_ksk},
-                                          now=sig.rrsig.inception + 1)
+                dns.dnssec.validate_rrsig(
+                    (skr.zone, keys), sig.rrsig, {skr.zone: only_ksk}, now=sig.rrsig.inception + 1
+                )
                 count += 1
     return count
 
@@ -203,8 +204,9 @@ def test_a_violating_ksr_is_not_signed_without_an_override(setup: Setup, tmp_pat
     assert [f["action"] for f in failed] == ["ksr.check"]
     assert VIOLATED in failed[0]["error"] and "nothing was signed" in failed[0]["error"]
     # the room heard the violation with its message, and the CA's refusal to override
-    assert any(line.startswith(f"  ERROR: {VIOLATED}: ") and "100d" in line
-               for line in op.transcript), op.transcript
+    assert any(
+        line.startswith(f"  ERROR: {VIOLATED}: ") and "100d" in line for line in op.transcript
+    ), op.transcript
     assert any(line.startswith("  CA chooses refuse:") for line in op.transcript)
     assert any("overrides = {ID" in line for line in op.transcript)  # what to do
     assert not (tmp_path / "ws" / "outputs" / "skr").exists()
@@ -217,8 +219,10 @@ def test_an_override_without_the_witness_is_refused(setup: Setup, tmp_path: Path
     outcome = engine.run()
     assert outcome.status == "aborted"
     assert [f["action"] for f in _failed_actions(outcome.journal)] == ["ksr.check"]
-    assert f"  IW REFUSES: Do you witness CA overriding {VIOLATED} for this reason: {REASON}?" \
+    assert (
+        f"  IW REFUSES: Do you witness CA overriding {VIOLATED} for this reason: {REASON}?"
         in op.transcript
+    )
     assert not (tmp_path / "ws" / "outputs" / "skr").exists()
 
 
@@ -239,11 +243,16 @@ def test_a_witnessed_override_signs_and_is_journaled(
     results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
     check = results["check-ksr"]
     assert check["violations"] == [VIOLATED]
-    assert check["overrides"] == [{
-        "requirement": VIOLATED, "reason": REASON,
-        "requested_by": "CA", "requested_by_name": PEOPLE["CA"],
-        "witnessed_by": "IW", "witnessed_by_name": PEOPLE["IW"],
-    }]
+    assert check["overrides"] == [
+        {
+            "requirement": VIOLATED,
+            "reason": REASON,
+            "requested_by": "CA",
+            "requested_by_name": PEOPLE["CA"],
+            "witnessed_by": "IW",
+            "witnessed_by_name": PEOPLE["IW"],
+        }
+    ]
     report = check["report"]
     assert report["ok"] is True
     assert [x["requirement"] for x in report["violations"]] == [VIOLATED]
@@ -253,8 +262,10 @@ def test_a_witnessed_override_signs_and_is_journaled(
     # only the violated requirement was asked about; the IW confirmed it
     assert f"  CA requests: override {VIOLATED}" in op.transcript
     assert not any("KSR-KEY-SIZE" in line for line in op.transcript)
-    assert any(line.startswith(f"  IW confirms: Do you witness CA overriding {VIOLATED}")
-               for line in op.transcript)
+    assert any(
+        line.startswith(f"  IW confirms: Do you witness CA overriding {VIOLATED}")
+        for line in op.transcript
+    )
     signed = results["sign-ksr"]
     assert signed["overrides_used"] == [VIOLATED]
     assert _verify_skr(ws / "outputs" / signed["skr"], setup.ksk) >= 3
@@ -301,8 +312,10 @@ def test_a_deprecated_algorithm_cannot_be_overridden(setup: Setup, tmp_path: Pat
     assert [f["action"] for f in failed] == ["ksr.check"]
     assert "KSR-ALG-DEPRECATED" in failed[0]["error"]
     assert "KSR-ALG-DEPRECATED can never be overridden" in failed[0]["error"]
-    assert "  ERROR: KSR-ALG-DEPRECATED cannot be overridden: deprecated algorithms are " \
+    assert (
+        "  ERROR: KSR-ALG-DEPRECATED cannot be overridden: deprecated algorithms are "
         "refused in every case." in op.transcript
+    )
     assert not any("override KSR-ALG-DEPRECATED" in line for line in op.transcript)
     assert not (tmp_path / "ws" / "outputs" / "skr").exists()
 
@@ -325,8 +338,11 @@ def test_the_zones_files_rollover_roles_are_honoured(setup: Setup, tmp_path: Pat
     engine, op = _engine(dataclasses.replace(setup, zones=zones), ws, ksr, {})
     outcome = engine.run()
     assert outcome.status == "ended", "\n".join(op.transcript[-20:])
-    results = {e.step: e.data["result"] for e in journal.read(outcome.journal).entries
-               if e.kind == "action"}
+    results = {
+        e.step: e.data["result"]
+        for e in journal.read(outcome.journal).entries
+        if e.kind == "action"
+    }
     assert results["check-ksr"]["violations"] == [] and results["check-ksr"]["overrides"] == []
     skr, _ = formats.load_document(ws / "outputs" / results["sign-ksr"]["skr"])
     for b in skr.bundles:
@@ -338,16 +354,18 @@ def test_each_requirement_needs_its_own_override(setup: Setup, tmp_path: Path) -
     """A policy horizon of 100 days adds KSR-POLICY-SIG-HORIZON: overriding the interval
     alone does not let the KSR through."""
     zones = tmp_path / "zones.toml"
-    zones.write_text(f'[zone."{ZONE}"]\nksk = ["{KSK_LABEL}"]\nalgorithms = [13]\n'
-                     'horizon = "100d"\n')
+    zones.write_text(
+        f'[zone."{ZONE}"]\nksk = ["{KSK_LABEL}"]\nalgorithms = [13]\nhorizon = "100d"\n'
+    )
     steps = {"check-ksr": {"overrides": {VIOLATED: REASON}}}
-    engine, op = _engine(dataclasses.replace(setup, zones=zones), tmp_path / "ws", setup.ksr,
-                         steps)
+    engine, op = _engine(dataclasses.replace(setup, zones=zones), tmp_path / "ws", setup.ksr, steps)
     outcome = engine.run()
     assert outcome.status == "aborted"
     failed = _failed_actions(outcome.journal)
     assert [f["action"] for f in failed] == ["ksr.check"]
     assert "KSR-POLICY-SIG-HORIZON" in failed[0]["error"]
-    assert any(line.startswith("  CA chooses refuse:") and "KSR-POLICY-SIG-HORIZON" in line
-               for line in op.transcript)
+    assert any(
+        line.startswith("  CA chooses refuse:") and "KSR-POLICY-SIG-HORIZON" in line
+        for line in op.transcript
+    )
     assert not (tmp_path / "ws" / "outputs" / "skr").exists()

@@ -27,14 +27,18 @@ def test_demo_ceremony_completes_with_the_keyboard_in_tmux(tmp_path: Path) -> No
     demo_config(tmp_path)
     session = f"demo-tmux-{os.getpid()}"
     conf = tmp_path / "state" / "softhsm2.conf"
-    command = (f"SOFTHSM2_CONF={conf} APPLIANCE_DEMO_READERS=direct TERM=xterm-256color "
-               f"{APPLIANCE} --config {tmp_path / 'appliance.toml'} demo")
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
-                   check=True)
+    command = (
+        f"SOFTHSM2_CONF={conf} APPLIANCE_DEMO_READERS=direct TERM=xterm-256color "
+        f"{APPLIANCE} --config {tmp_path / 'appliance.toml'} demo"
+    )
+    subprocess.run(
+        [tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True
+    )
 
     def screen() -> str:
-        return subprocess.run([tmux, "capture-pane", "-p", "-t", session],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
 
     def keys(*k: str, wait: float = 0.25) -> None:
         subprocess.run([tmux, "send-keys", "-t", session, *k], check=True)
