@@ -229,9 +229,7 @@ def _credentials_and_token(world: DemoWorld) -> None:
         rosters.Roster(),
         token_label=label,
         threshold=3,
-        holders=[
-            HolderSpec("CO", c.holder, holders[c.serial], login=c.seat) for c in CARDS
-        ],
+        holders=[HolderSpec("CO", c.holder, holders[c.serial], login=c.seat) for c in CARDS],
         choose_pins=choose_pins,
         set_user_pin=init_token,
     )
@@ -244,8 +242,9 @@ def _credentials_and_token(world: DemoWorld) -> None:
         def keys_and_roster(pin: bytearray) -> None:
             with Token(config.hsm.module, label=label).open(pin) as session:
                 key = keygen.generate_ceremony_key(session, today=today)
-                keygen.generate_key(session, 13, role="ksk", zone=ZONE, label=KSK_LABEL,
-                                    today=today)
+                keygen.generate_key(
+                    session, 13, role="ksk", zone=ZONE, label=KSK_LABEL, today=today
+                )
                 rosters.save(world.roster, issued.roster, key)
 
         activate_hsm(quorum, keys_and_roster)

@@ -41,8 +41,12 @@ def read_file(path: Path, limit: int) -> bytes:
         raise _refusal(path, exc) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Refused(path, "is not a regular file (a folder, FIFO or device)",
-                          "Name the file itself.", "not-regular")
+            raise Refused(
+                path,
+                "is not a regular file (a folder, FIFO or device)",
+                "Name the file itself.",
+                "not-regular",
+            )
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -57,8 +61,12 @@ def read_file(path: Path, limit: int) -> bytes:
     finally:
         os.close(fd)
     if total > limit:
-        raise Refused(path, f"is larger than {_size(limit)}",
-                      "Check that this is the right file.", "too-large")
+        raise Refused(
+            path,
+            f"is larger than {_size(limit)}",
+            "Check that this is the right file.",
+            "too-large",
+        )
     return b"".join(chunks)
 
 
@@ -91,8 +99,12 @@ def require_folder(folder: Path) -> None:
     except OSError as exc:
         raise _refusal(Path(folder), exc) from None
     if stat.S_ISLNK(info.st_mode):
-        raise Refused(Path(folder), "is a symbolic link",
-                      "Copy the folder itself onto the media (no links).", "link")
+        raise Refused(
+            Path(folder),
+            "is a symbolic link",
+            "Copy the folder itself onto the media (no links).",
+            "link",
+        )
     if not stat.S_ISDIR(info.st_mode):
         raise Refused(Path(folder), "is not a folder", "Name the folder itself.", "not-folder")
 
@@ -105,8 +117,12 @@ def _check_one(folder: Path, expected: set[str], tolerate: Callable[[str], bool]
         raise _refusal(folder, exc) from None
     links = [n for n in names if n in expected and os.path.islink(folder / n)]
     if links:
-        raise Refused(folder, f"holds symbolic link(s) in place of files: {_listing(links)}",
-                      "Copy the files themselves onto the media (no links).", "link")
+        raise Refused(
+            folder,
+            f"holds symbolic link(s) in place of files: {_listing(links)}",
+            "Copy the files themselves onto the media (no links).",
+            "link",
+        )
     extra = [n for n in names if n not in expected and not (tolerate and tolerate(n))]
     if extra:
         raise Refused(
@@ -131,11 +147,14 @@ def _size(limit: int) -> str:
 
 
 def _refusal(path: Path, exc: OSError) -> Refused:
-    if exc.errno == errno.ELOOP or (exc.errno in (errno.EMLINK, errno.ENOTDIR)
-                                    and os.path.islink(path)):
-        return Refused(path, "is a symbolic link",
-                       "Copy the file itself onto the media (no links).", "link")
+    if exc.errno == errno.ELOOP or (
+        exc.errno in (errno.EMLINK, errno.ENOTDIR) and os.path.islink(path)
+    ):
+        return Refused(
+            path, "is a symbolic link", "Copy the file itself onto the media (no links).", "link"
+        )
     if exc.errno == errno.ENOENT:
         return Refused(path, "is missing", "Check the media and the name.", "missing")
-    return Refused(path, f"cannot be read ({exc.strerror})", "Check the media and the name.",
-                   "unreadable")
+    return Refused(
+        path, f"cannot be read ({exc.strerror})", "Check the media and the name.", "unreadable"
+    )

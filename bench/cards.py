@@ -91,15 +91,21 @@ def main() -> int:
         transports.append(transport)
         session = OpenPgpSession(transport)
         provision(
-            session, bytearray(b"12345678"), role="CO1", role_id="co1", holder="Bench",
+            session,
+            bytearray(b"12345678"),
+            role="CO1",
+            role_id="co1",
+            holder="Bench",
             timestamp=int(time.time()),
         )
 
         data, sw = transport.transmit(bytes.fromhex("00CA00C400"))
         assert sw == 0x9000 and len(data) == 7, (data, sw)  # the card really answers
-        measure("apdu_round_trip", args.rounds * 5, lambda: transport.transmit(
-            bytes.fromhex("00CA00C400")
-        ))
+        measure(
+            "apdu_round_trip",
+            args.rounds * 5,
+            lambda: transport.transmit(bytes.fromhex("00CA00C400")),
+        )
 
         def open_session() -> None:
             t = pcsc.connect(reader)
@@ -114,11 +120,14 @@ def main() -> int:
         card = VirtualCard(CardState.factory("BE0C0002"))
         direct: Transport = DirectTransport(card)
         ds = OpenPgpSession(direct)
-        provision(ds, bytearray(b"12345678"), role="CO1", role_id="co1", holder="Bench",
-                  timestamp=1)
-        measure("direct_apdu_round_trip", args.rounds * 5, lambda: direct.transmit(
-            bytes.fromhex("00CA00C400")
-        ))
+        provision(
+            ds, bytearray(b"12345678"), role="CO1", role_id="co1", holder="Bench", timestamp=1
+        )
+        measure(
+            "direct_apdu_round_trip",
+            args.rounds * 5,
+            lambda: direct.transmit(bytes.fromhex("00CA00C400")),
+        )
         crypto_benches("direct_", ds, args.rounds)
     finally:
         for t in transports:

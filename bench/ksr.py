@@ -43,8 +43,9 @@ def sh(*cmd: str) -> str:
     if cmd[0] == "faketime":  # frozen clock: a running one can stamp keys a second late
         frozen = datetime.fromtimestamp(int(cmd[1].lstrip("@")), UTC)
         cmd = ("faketime", "-f", frozen.strftime("%Y-%m-%d %H:%M:%S"), *cmd[2:])
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
-                          env={**os.environ, "TZ": "UTC"})
+    proc = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, env={**os.environ, "TZ": "UTC"}
+    )
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
@@ -57,8 +58,17 @@ def main() -> None:
     conf = work / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n")
     os.environ["SOFTHSM2_CONF"] = str(conf)
-    sh("softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", PIN,
-       "--so-pin", "5678")
+    sh(
+        "softhsm2-util",
+        "--init-token",
+        "--free",
+        "--label",
+        "bench",
+        "--pin",
+        PIN,
+        "--so-pin",
+        "5678",
+    )
     from appliance.hsm import keygen
     from appliance.hsm import keys as hsm_keys
     from appliance.hsm.pkcs11_adapter import Token
@@ -79,8 +89,10 @@ def main() -> None:
             keystore = ""
             use = ""
             if side == "ksk":
-                keystore = (f"keystore:\n  - id: hsm\n    backend: pkcs11\n    config: "
-                            f"\"pkcs11:token=bench;pin-value={PIN} {MODULE}\"\n")
+                keystore = (
+                    f"keystore:\n  - id: hsm\n    backend: pkcs11\n    config: "
+                    f'"pkcs11:token=bench;pin-value={PIN} {MODULE}"\n'
+                )
                 use = "    keystore: hsm\n"
             (root / f"{side}.conf").write_text(
                 f"database:\n  storage: {root}/{side}\n{keystore}{policy}{use}"
@@ -88,14 +100,20 @@ def main() -> None:
             )
         zconf, kconf = str(root / "zsk.conf"), str(root / "ksk.conf")
         sh("faketime", f"@{start}", "keymgr", "-c", zconf, ZONE, "pregenerate", "+365d")
-        ksr = sh("faketime", f"@{start}", "keymgr", "-c", zconf, ZONE, "generate-ksr", "+0",
-                 "+365d")
+        ksr = sh(
+            "faketime", f"@{start}", "keymgr", "-c", zconf, ZONE, "generate-ksr", "+0", "+365d"
+        )
         ksr_path = root / "bench.ksr"
         ksr_path.write_text(ksr)
-        sh("faketime", f"@{start}", "keymgr", "-c", kconf, ZONE, "generate", "ksk=yes",
-           "zsk=no")
-        made = keygen.generate_key(session, algorithm, role="ksk", zone=ZONE,
-                                   label=f"bench-ksk-{algorithm}", allow_uncoverable=True)
+        sh("faketime", f"@{start}", "keymgr", "-c", kconf, ZONE, "generate", "ksk=yes", "zsk=no")
+        made = keygen.generate_key(
+            session,
+            algorithm,
+            role="ksk",
+            zone=ZONE,
+            label=f"bench-ksk-{algorithm}",
+            allow_uncoverable=True,
+        )
         key = hsm_keys.dnssec_key(session, made.key.label)
         doc, _ = formats.load_document(ksr_path)
         zp = ZonePolicy(ZONE, rrsig_lifetime=_h(3), rrsig_refresh=_h(1))
@@ -115,8 +133,14 @@ def main() -> None:
             for pipeline in (True, False):
                 stats = SignStats()
                 t0 = time.perf_counter()
-                skr = sign_request(doc, zp, [Ksk(key, key.label)], now=datetime.now(UTC),
-                                   stats=stats, pipeline=pipeline)
+                skr = sign_request(
+                    doc,
+                    zp,
+                    [Ksk(key, key.label)],
+                    now=datetime.now(UTC),
+                    stats=stats,
+                    pipeline=pipeline,
+                )
                 signed = time.perf_counter() - t0
                 data = writer.render(skr)
                 total = time.perf_counter() - t0
@@ -134,31 +158,36 @@ def main() -> None:
                 check(sample, signature)
             _best(best, "verify", time.perf_counter() - t0)
         cores = os.cpu_count() or 1
-        print(json.dumps({
-            "algorithm": algorithm,
-            "ksr_slots": len(doc.bundles),
-            "skr_slots": skr_slots,
-            "keymgr_skr_slots": knot_slots,
-            "rounds": ROUNDS,
-            "load_average": round(os.getloadavg()[0], 2),
-            "ours_seconds": round(best["pipelined_total"], 3),
-            "ours_sequential_seconds": round(best["sequential_total"], 3),
-            "keymgr_sign_ksr_seconds": round(best["keymgr"], 3),
-            "keymgr_over_ours": round(best["keymgr"] / best["pipelined_total"], 2),
-            "rrsigs": n,
-            "our_rrsigs_per_s": round(n / best["pipelined_sign"]),
-            "our_sequential_rrsigs_per_s": round(n / best["sequential_sign"]),
-            "raw_pkcs11_signs_per_s": round(n / best["raw"]),
-            "ratio": round(best["raw"] / best["pipelined_sign"], 3),
-            "ratio_sequential": round(best["raw"] / best["sequential_sign"], 3),
-            "verifies_per_s": round(n / best["verify"]),
-            "cores": cores,
-            # What any run that signs and verifies each RRSIG once could reach on these
-            # cores, with no other work at all: the ceiling for "ratio".
-            "ratio_ceiling": round(min(1.0, cores * best["raw"] / (best["raw"]
-                                                                   + best["verify"])), 3),
-            "skr_bytes": skr_bytes,
-        }))
+        print(
+            json.dumps(
+                {
+                    "algorithm": algorithm,
+                    "ksr_slots": len(doc.bundles),
+                    "skr_slots": skr_slots,
+                    "keymgr_skr_slots": knot_slots,
+                    "rounds": ROUNDS,
+                    "load_average": round(os.getloadavg()[0], 2),
+                    "ours_seconds": round(best["pipelined_total"], 3),
+                    "ours_sequential_seconds": round(best["sequential_total"], 3),
+                    "keymgr_sign_ksr_seconds": round(best["keymgr"], 3),
+                    "keymgr_over_ours": round(best["keymgr"] / best["pipelined_total"], 2),
+                    "rrsigs": n,
+                    "our_rrsigs_per_s": round(n / best["pipelined_sign"]),
+                    "our_sequential_rrsigs_per_s": round(n / best["sequential_sign"]),
+                    "raw_pkcs11_signs_per_s": round(n / best["raw"]),
+                    "ratio": round(best["raw"] / best["pipelined_sign"], 3),
+                    "ratio_sequential": round(best["raw"] / best["sequential_sign"], 3),
+                    "verifies_per_s": round(n / best["verify"]),
+                    "cores": cores,
+                    # What any run that signs and verifies each RRSIG once could reach on these
+                    # cores, with no other work at all: the ceiling for "ratio".
+                    "ratio_ceiling": round(
+                        min(1.0, cores * best["raw"] / (best["raw"] + best["verify"])), 3
+                    ),
+                    "skr_bytes": skr_bytes,
+                }
+            )
+        )
 
 
 def _best(best: dict[str, float], name: str, value: float) -> None:

@@ -37,7 +37,11 @@ def one_run(config: Path, timeout: float = 20.0) -> float:
     started = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - our own command
         [str(ROOT / ".venv/bin/appliance"), "--config", str(config), "tui"],
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
     )
     os.close(slave)
     seen = b""
@@ -71,15 +75,19 @@ def main() -> int:
         )
         times = [one_run(config) for _ in range(args.runs)]
     median = statistics.median(times)
-    print(json.dumps({
-        "bench": "tui_start",
-        "runs": args.runs,
-        "median_s": round(median, 3),
-        "min_s": round(min(times), 3),
-        "max_s": round(max(times), 3),
-        "goal_s": GOAL,
-        "meets_goal": median <= GOAL,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "tui_start",
+                "runs": args.runs,
+                "median_s": round(median, 3),
+                "min_s": round(min(times), 3),
+                "max_s": round(max(times), 3),
+                "goal_s": GOAL,
+                "meets_goal": median <= GOAL,
+            }
+        )
+    )
     return 0
 
 

@@ -45,11 +45,18 @@ def read_json(path: Path) -> list[Attendance]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise _fail(path, f"line {exc.lineno}: not valid JSON ({exc.msg})",
-                    "Fix the JSON syntax.", line=exc.lineno) from None
+        raise _fail(
+            path,
+            f"line {exc.lineno}: not valid JSON ({exc.msg})",
+            "Fix the JSON syntax.",
+            line=exc.lineno,
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise _fail(path, f'not an attendance file: "format" must be "{FORMAT}"',
-                    "See docs/quorum.md, 'Attendance files'.")
+        raise _fail(
+            path,
+            f'not an attendance file: "format" must be "{FORMAT}"',
+            "See docs/quorum.md, 'Attendance files'.",
+        )
     ceremonies = doc.get("ceremonies")
     if not isinstance(ceremonies, list):
         raise _fail(path, '"ceremonies" must be a list', "See docs/quorum.md.")
@@ -60,25 +67,32 @@ def read_json(path: Path) -> list[Attendance]:
             raise _fail(path, f"{where} must be an object", "See docs/quorum.md.")
         unknown = set(c) - {"id", "date", "set", "summoned", "present"}
         if unknown:
-            raise _fail(path, f"{where} has unknown keys {sorted(unknown)}",
-                        "Allowed: id, date, set, summoned, present.")
+            raise _fail(
+                path,
+                f"{where} has unknown keys {sorted(unknown)}",
+                "Allowed: id, date, set, summoned, present.",
+            )
         cid = c.get("id")
         summoned, present = c.get("summoned"), c.get("present")
         if not isinstance(cid, str) or not cid:
             raise _fail(path, f"{where} has no id", 'Give "id": "KSK-2024-Q1".')
         for key, value in (("summoned", summoned), ("present", present)):
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-                raise _fail(path, f"{where} ({cid}): {key} must be a list of holder names",
-                            'Write "summoned": ["CO1", "CO2"].')
+                raise _fail(
+                    path,
+                    f"{where} ({cid}): {key} must be a list of holder names",
+                    'Write "summoned": ["CO1", "CO2"].',
+                )
         assert isinstance(summoned, list) and isinstance(present, list)  # noqa: S101
         strangers = sorted(set(present) - set(summoned))
         if strangers:
-            raise _fail(path, f"{where} ({cid}): {strangers} present but not summoned",
-                        "List everyone present under summoned too.")
+            raise _fail(
+                path,
+                f"{where} ({cid}): {strangers} present but not summoned",
+                "List everyone present under summoned too.",
+            )
         date, set_name = str(c.get("date", "")), str(c.get("set", ""))
-        out.extend(
-            Attendance(cid, h, h in present, date=date, set_name=set_name) for h in summoned
-        )
+        out.extend(Attendance(cid, h, h in present, date=date, set_name=set_name) for h in summoned)
     return out
 
 
@@ -88,22 +102,39 @@ def read_csv(path: Path) -> list[Attendance]:
     header = set(reader.fieldnames or [])
     missing = {"ceremony", "holder", "present"} - header
     if missing:
-        raise _fail(path, f"the header lacks {sorted(missing)}",
-                    "The first line must be: ceremony,date,set,holder,present.")
+        raise _fail(
+            path,
+            f"the header lacks {sorted(missing)}",
+            "The first line must be: ceremony,date,set,holder,present.",
+        )
     out: list[Attendance] = []
     for row in reader:
         line = reader.line_num
         word = (row.get("present") or "").strip().lower()
         if word not in _TRUE | _FALSE:
-            raise _fail(path, f"line {line}: present is {row.get('present')!r}",
-                        "Write yes or no.", line=line)
+            raise _fail(
+                path,
+                f"line {line}: present is {row.get('present')!r}",
+                "Write yes or no.",
+                line=line,
+            )
         ceremony, holder = (row.get("ceremony") or "").strip(), (row.get("holder") or "").strip()
         if not ceremony or not holder:
-            raise _fail(path, f"line {line}: empty ceremony or holder",
-                        "Every row names a ceremony and a holder.", line=line)
-        out.append(Attendance(ceremony, holder, word in _TRUE,
-                              date=(row.get("date") or "").strip(),
-                              set_name=(row.get("set") or "").strip()))
+            raise _fail(
+                path,
+                f"line {line}: empty ceremony or holder",
+                "Every row names a ceremony and a holder.",
+                line=line,
+            )
+        out.append(
+            Attendance(
+                ceremony,
+                holder,
+                word in _TRUE,
+                date=(row.get("date") or "").strip(),
+                set_name=(row.get("set") or "").strip(),
+            )
+        )
     return out
 
 
@@ -126,9 +157,11 @@ def read_dir(directory: Path) -> list[Attendance]:
     from appliance.analysis import journals
 
     if not directory.is_dir():
-        raise InputFormatError(f"{directory} is not a directory",
-                               hint="Point --from-journals to the folder holding the records.",
-                               path=str(directory))
+        raise InputFormatError(
+            f"{directory} is not a directory",
+            hint="Point --from-journals to the folder holding the records.",
+            path=str(directory),
+        )
     records: list[Attendance] = []
     ceremonies: list[journals.JournalCeremony] = []
     files = sorted(p for p in directory.rglob("*") if p.is_file())
@@ -145,12 +178,11 @@ def read_dir(directory: Path) -> list[Attendance]:
         except UnicodeDecodeError:
             raise _fail(path, "not UTF-8 text", "Give the attendance files as text.") from None
     explicit = {r.ceremony for r in records}
-    records.extend(
-        r for r in journals.attendance(ceremonies) if r.ceremony not in explicit
-    )
+    records.extend(r for r in journals.attendance(ceremonies) if r.ceremony not in explicit)
     if not records:
         raise InputFormatError(
             f"{directory}: no attendance records (*.json, *.csv or ceremony journals *.jsonl)",
-            hint="See docs/quorum.md, 'Attendance files'.", path=str(directory),
+            hint="See docs/quorum.md, 'Attendance files'.",
+            path=str(directory),
         )
     return records

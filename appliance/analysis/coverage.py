@@ -118,8 +118,7 @@ class CoverageReport:
             by = ", ".join(k.backups) if k.backups else "NONE"
             note = f"  ({k.note})" if k.note else ""
             made = _fmt(k.key.created) if k.key.created else "?"
-            out.append(f"{k.key.label:<24} {made:<20} {until:<20} {age:>9}  "
-                       f"{by}{note}")
+            out.append(f"{k.key.label:<24} {made:<20} {until:<20} {age:>9}  {by}{note}")
         if self.keys_until is not None:
             out.append(f"keys exist until:   {_fmt(self.keys_until)}")
         if self.covered_until is not None:
@@ -135,14 +134,19 @@ def _fmt(t: datetime) -> str:
 def parse_time(value: Any, where: str, path: Path) -> datetime:
     """ISO 8601 time or date (a date means its midnight, UTC)."""
     if not isinstance(value, str):
-        raise InputFormatError(f"{path}: {where} must be a time like 2026-12-01T10:00:00Z",
-                               hint="Write ISO 8601 times in UTC.", path=str(path))
+        raise InputFormatError(
+            f"{path}: {where} must be a time like 2026-12-01T10:00:00Z",
+            hint="Write ISO 8601 times in UTC.",
+            path=str(path),
+        )
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputFormatError(f"{path}: {where} is {value!r}, not an ISO 8601 time",
-                               hint="Write times like 2026-12-01T10:00:00Z.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"{path}: {where} is {value!r}, not an ISO 8601 time",
+            hint="Write times like 2026-12-01T10:00:00Z.",
+            path=str(path),
+        ) from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -150,45 +154,57 @@ def _load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"cannot read {path}: {exc.strerror}", hint="Check the path.", path=str(path)
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{path}: not valid JSON ({exc})", hint="Fix the file.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"{path}: not valid JSON ({exc})", hint="Fix the file.", path=str(path)
+        ) from None
 
 
 def read_inventory(path: Path) -> list[KeyRecord]:
     doc = _load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
-        raise InputFormatError(f"{path}: not a key inventory (no \"keys\" list)",
-                               hint=f'Write {{"format": "{INVENTORY_FORMAT}", "keys": [...]}}.',
-                               path=str(path))
+        raise InputFormatError(
+            f'{path}: not a key inventory (no "keys" list)',
+            hint=f'Write {{"format": "{INVENTORY_FORMAT}", "keys": [...]}}.',
+            path=str(path),
+        )
     out: list[KeyRecord] = []
     for i, k in enumerate(doc["keys"]):
         where = f"keys[{i}]"
         if not isinstance(k, dict) or not isinstance(k.get("label"), str) or not k["label"]:
-            raise InputFormatError(f"{path}: {where} has no label", hint="Give each key a label.",
-                                   path=str(path))
+            raise InputFormatError(
+                f"{path}: {where} has no label", hint="Give each key a label.", path=str(path)
+            )
         label = k["label"]
         by = k.get("backed_up_by", [])
         if k.get("covered") is True and isinstance(doc.get("latest_backup"), str):
             by = [*by, doc["latest_backup"]]  # `appliance hsm inventory --json`
         if not isinstance(by, list) or not all(isinstance(b, str) for b in by):
-            raise InputFormatError(f"{path}: {where} ({label}): backed_up_by must list ids",
-                                   hint='Write "backed_up_by": ["backup-2026-12"].',
-                                   path=str(path))
+            raise InputFormatError(
+                f"{path}: {where} ({label}): backed_up_by must list ids",
+                hint='Write "backed_up_by": ["backup-2026-12"].',
+                path=str(path),
+            )
         created = k.get("created")
-        out.append(KeyRecord(
-            label=label,
-            created=None if created is None
-            else parse_time(created, f"{where} ({label}) created", path),
-            active_from=parse_time(k["active_from"], f"{where} active_from", path)
-            if "active_from" in k else None,
-            active_until=parse_time(k["active_until"], f"{where} active_until", path)
-            if "active_until" in k else None,
-            backed_up_by=tuple(by),
-            id=str(k.get("id") or ""),
-        ))
+        out.append(
+            KeyRecord(
+                label=label,
+                created=None
+                if created is None
+                else parse_time(created, f"{where} ({label}) created", path),
+                active_from=parse_time(k["active_from"], f"{where} active_from", path)
+                if "active_from" in k
+                else None,
+                active_until=parse_time(k["active_until"], f"{where} active_until", path)
+                if "active_until" in k
+                else None,
+                backed_up_by=tuple(by),
+                id=str(k.get("id") or ""),
+            )
+        )
     return out
 
 
@@ -201,9 +217,11 @@ def read_manifest(path: Path) -> BackupRecord:
     if hsm_backup:
         doc = doc["manifest"]
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
-        raise InputFormatError(f"{path}: not a backup manifest (no \"keys\" list)",
-                               hint=f'Write {{"format": "{MANIFEST_FORMAT}", ...}}.',
-                               path=str(path))
+        raise InputFormatError(
+            f'{path}: not a backup manifest (no "keys" list)',
+            hint=f'Write {{"format": "{MANIFEST_FORMAT}", ...}}.',
+            path=str(path),
+        )
     labels: set[str] = set()
     ids: set[str] = set()
     for i, item in enumerate(doc["keys"]):
@@ -211,8 +229,9 @@ def read_manifest(path: Path) -> BackupRecord:
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             ids.add(item["id"])
         if not isinstance(label, str) or not label:
-            raise InputFormatError(f"{path}: keys[{i}] has no label",
-                                   hint="List keys by label.", path=str(path))
+            raise InputFormatError(
+                f"{path}: keys[{i}] has no label", hint="List keys by label.", path=str(path)
+            )
         labels.add(label)
     created = parse_time(doc.get("created", doc.get("time")), "created", path)
     bid = path.parent.name if hsm_backup else (doc.get("id") or path.stem)

@@ -16,13 +16,24 @@ _ISO = re.compile(
     r"(?:T(?=\d)(?:(?P<H>\d+)H)?(?:(?P<MI>\d+)M)?(?:(?P<S>\d+)S)?)?$"
 )
 _ISO_SECONDS = {
-    "Y": 365 * 86400, "MO": 31 * 86400, "W": 7 * 86400, "D": 86400,
-    "H": 3600, "MI": 60, "S": 1,
+    "Y": 365 * 86400,
+    "MO": 31 * 86400,
+    "W": 7 * 86400,
+    "D": 86400,
+    "H": 3600,
+    "MI": 60,
+    "S": 1,
 }
 _KNOT = re.compile(r"^(?P<n>\d+)(?P<unit>[smhdwMy]?)$")
 _KNOT_SECONDS = {
-    "": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400,
-    "M": 30 * 86400, "y": 365 * 86400,
+    "": 1,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "M": 30 * 86400,
+    "y": 365 * 86400,
 }
 
 
@@ -51,6 +62,5 @@ def human(delta: timedelta) -> str:
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
-             if v]
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if v]
     return sign + (" ".join(parts) if parts else "0s")

@@ -32,8 +32,10 @@ class Ageing:
     card_failure: float
 
     def __post_init__(self) -> None:
-        for what, value in (("holder loss rate", self.holder_loss),
-                            ("card failure rate", self.card_failure)):
+        for what, value in (
+            ("holder loss rate", self.holder_loss),
+            ("card failure rate", self.card_failure),
+        ):
             if not value >= 0.0 or math.isinf(value):
                 raise ModelError(
                     f"{what} {value!r} per year must be a finite number >= 0",
@@ -47,8 +49,10 @@ class Ageing:
 
 def _check(k: int, ageing: Sequence[Ageing], years: float) -> None:
     if not 1 <= k <= len(ageing):
-        raise ModelError(f"threshold k={k} must be between 1 and n={len(ageing)}",
-                         hint="k cannot exceed the number of holders.")
+        raise ModelError(
+            f"threshold k={k} must be between 1 and n={len(ageing)}",
+            hint="k cannot exceed the number of holders.",
+        )
     if not years > 0.0 or math.isinf(years):
         raise ModelError(f"interval {years!r} years must be positive", hint="E.g. 2.")
 

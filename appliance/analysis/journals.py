@@ -45,26 +45,31 @@ def read_journal(path: Path) -> JournalCeremony:
         with path.open("rb") as fh:
             first = fh.readline()
     except OSError as exc:
-        raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"cannot read {path}: {exc.strerror}", hint="Check the path.", path=str(path)
+        ) from None
     try:
         entry = json.loads(first.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise InputFormatError(
             f"{path}: line 1 is not a journal entry (not JSON)",
-            hint="Give ceremony journals (journal.jsonl from a workspace).", path=str(path),
+            hint="Give ceremony journals (journal.jsonl from a workspace).",
+            path=str(path),
         ) from None
     if not isinstance(entry, dict) or entry.get("kind") != "start" or entry.get("seq") != 0:
         raise InputFormatError(
             f"{path}: line 1 is not the start entry of a ceremony journal (seq 0, kind start)",
-            hint="Give ceremony journals (journal.jsonl from a workspace).", path=str(path),
+            hint="Give ceremony journals (journal.jsonl from a workspace).",
+            path=str(path),
         )
     data = entry.get("data")
     seats = data.get("attendance") if isinstance(data, dict) else None
     if not isinstance(seats, dict):
-        raise InputFormatError(f"{path}: the start entry has no attendance",
-                               hint="This journal predates attendance records.",
-                               path=str(path))
+        raise InputFormatError(
+            f"{path}: the start entry has no attendance",
+            hint="This journal predates attendance records.",
+            path=str(path),
+        )
     script = data.get("script") if isinstance(data, dict) else None
     script_id = script.get("id") if isinstance(script, dict) else None
     time = str(entry.get("time", ""))
@@ -92,6 +97,7 @@ def attendance(
     for c, per in came:
         for family, present in sorted(per.items()):
             for person in sorted(seen[family]):
-                out.append(Attendance(c.id, person, person in present,
-                                      date=c.time[:10], set_name=family))
+                out.append(
+                    Attendance(c.id, person, person in present, date=c.time[:10], set_name=family)
+                )
     return out

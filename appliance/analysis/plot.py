@@ -19,8 +19,17 @@ from appliance.analysis.search import Candidate
 WIDTH, HEIGHT = 960, 720
 LEFT, RIGHT, TOP, BOTTOM = 90, 30, 50, 70
 FLOOR_EXP = -15  # values below 1e-15 are drawn on the floor
-PALETTE = [(31, 119, 180), (255, 127, 14), (148, 103, 189), (140, 86, 75), (227, 119, 194),
-           (127, 127, 127), (188, 189, 34), (23, 190, 207), (214, 39, 40)]
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (214, 39, 40),
+]
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -84,8 +93,13 @@ def draw(
         d.line([(LEFT, y), (LEFT + pw, y)], fill=(232, 232, 232))
         d.text((LEFT - 6, y), f"1e{e}", fill="black", font=small, anchor="rm")
     d.rectangle([LEFT, TOP, LEFT + pw, TOP + ph], outline="black")
-    d.text((LEFT + pw / 2, HEIGHT - 22), "P(compromise): k or more holders collude",
-           fill="black", font=normal, anchor="mm")
+    d.text(
+        (LEFT + pw / 2, HEIGHT - 22),
+        "P(compromise): k or more holders collude",
+        fill="black",
+        font=normal,
+        anchor="mm",
+    )
     d.text((12, TOP - 30), "P(denial): fewer than k can come", fill="black", font=normal)
     if title:
         d.text((WIDTH - RIGHT, TOP - 30), title, fill="black", font=normal, anchor="ra")
@@ -109,10 +123,14 @@ def draw(
             r = 4 if c.meets else 2
             d.ellipse([x - r, y - r, x + r, y + r], fill=(0, 150, 0) if c.meets else colour)
             if c.meets:
-                d.text((x + 6, y - 4), f"{c.k}-of-{c.n}", fill=(0, 110, 0), font=small,
-                       anchor="lb")
+                d.text((x + 6, y - 4), f"{c.k}-of-{c.n}", fill=(0, 110, 0), font=small, anchor="lb")
         mid = row[len(row) // 2]
-        d.text((xpos(mid.p_compromise) - 6, ypos(mid.p_denial) + 4), f"n={n}", fill=colour,
-               font=small, anchor="rt")
+        d.text(
+            (xpos(mid.p_compromise) - 6, ypos(mid.p_denial) + 4),
+            f"n={n}",
+            fill=colour,
+            font=small,
+            anchor="rt",
+        )
     img.save(path, format="PNG")
     return path

@@ -74,9 +74,7 @@ class QuorumSet:
         return len(self.holders)
 
     @classmethod
-    def uniform(
-        cls, name: str, n: int, k: int, p_absent: float, p_compromise: float
-    ) -> QuorumSet:
+    def uniform(cls, name: str, n: int, k: int, p_absent: float, p_compromise: float) -> QuorumSet:
         """A set whose n holders all have the same probabilities."""
         if n < 1:
             what = f"set {name!r}" if name else "the set"
@@ -264,8 +262,7 @@ def holders_from_lists(
     """Holders from two equally long lists (per-holder probabilities)."""
     if len(absent) != len(compromise):
         raise ModelError(
-            f"{len(absent)} absence probabilities but {len(compromise)} compromise "
-            "probabilities",
+            f"{len(absent)} absence probabilities but {len(compromise)} compromise probabilities",
             hint="Give one value (same for everyone) or exactly n values for each.",
         )
     return [

@@ -96,7 +96,10 @@ class ReactionWindow:
                 f"WARNING: below the target of {h(self.target)}. If the signing keys are lost,"
                 f" the zone goes bogus after {h(self.worst)} in the worst case: {fix}"
                 " or keep a restorable backup that can be brought online faster than that.",
-                width=92, initial_indent="  ", subsequent_indent="  ")
+                width=92,
+                initial_indent="  ",
+                subsequent_indent="  ",
+            )
         return out
 
 
@@ -145,34 +148,45 @@ def kasp_policies(path: Path) -> list[SigningPolicy]:
         raise InputFormatError(
             f"{path}, line {line}, column {col}: not well-formed XML ({exc})",
             hint="Fix the XML syntax of kasp.xml (ods-kaspcheck validates it).",
-            path=str(path), line=line,
+            path=str(path),
+            line=line,
         ) from None
     except OSError as exc:
-        raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"cannot read {path}: {exc.strerror}", hint="Check the path.", path=str(path)
+        ) from None
     except Exception as exc:  # defusedxml refuses entities and DTD tricks
-        raise InputFormatError(f"{path}: refused XML ({type(exc).__name__})",
-                               hint="kasp.xml must not use entities or DTDs.") from None
+        raise InputFormatError(
+            f"{path}: refused XML ({type(exc).__name__})",
+            hint="kasp.xml must not use entities or DTDs.",
+        ) from None
     if root.tag != "KASP":
         raise InputFormatError(
             f"{path}: root element is <{root.tag}>, expected <KASP>",
             hint="Give OpenDNSSEC's kasp.xml (usually /etc/opendnssec/kasp.xml).",
-            path=str(path), element=root.tag,
+            path=str(path),
+            element=root.tag,
         )
     policies = root.findall("Policy")
     if not policies:
-        raise InputFormatError(f"{path}: <KASP> holds no <Policy> element",
-                               hint="A kasp.xml defines at least one policy.",
-                               path=str(path), element="KASP/Policy")
+        raise InputFormatError(
+            f"{path}: <KASP> holds no <Policy> element",
+            hint="A kasp.xml defines at least one policy.",
+            path=str(path),
+            element="KASP/Policy",
+        )
     return [_kasp_policy(path, p) for p in policies]
 
 
 def _kasp_policy(path: Path, el: Any) -> SigningPolicy:
     name = el.get("name")
     if not name:
-        raise InputFormatError(f"{path}: a <Policy> element has no name attribute",
-                               hint='Write <Policy name="...">.', path=str(path),
-                               element="KASP/Policy@name")
+        raise InputFormatError(
+            f"{path}: a <Policy> element has no name attribute",
+            hint='Write <Policy name="...">.',
+            path=str(path),
+            element="KASP/Policy@name",
+        )
     values: dict[str, timedelta] = {}
     for attr, rel in _KASP_FIELDS:
         where = f"KASP/Policy[@name='{name}']/{rel}"
@@ -182,7 +196,8 @@ def _kasp_policy(path: Path, el: Any) -> SigningPolicy:
                 f"{path}: policy {name!r} has no <{rel.split('/')[-1]}> element ({where})",
                 hint="Every policy needs Signatures with Resign, Refresh, Validity/Default, "
                 "Validity/Denial, Jitter and InceptionOffset.",
-                path=str(path), element=where,
+                path=str(path),
+                element=where,
             )
         text = (child.text or "").strip()
         value = durations.parse_iso8601(text)
@@ -190,7 +205,9 @@ def _kasp_policy(path: Path, el: Any) -> SigningPolicy:
             raise InputFormatError(
                 f"{path}: {where} is {text!r}, not an ISO 8601 duration",
                 hint="Write durations like PT2H, P3D, P14D or PT3600S.",
-                path=str(path), element=where, value=text,
+                path=str(path),
+                element=where,
+                value=text,
             )
         values[attr] = value
     return SigningPolicy(signer="OpenDNSSEC", name=name, source=str(path), **values)
@@ -209,11 +226,14 @@ def _pick(policies: list[SigningPolicy], name: str | None, source: str) -> Signi
             return policies[0]
         if "default" in names:
             return policies[names.index("default")]
-        raise ModelError(f"{source} defines policies {names}: say which one",
-                         hint="Pass --policy NAME.")
+        raise ModelError(
+            f"{source} defines policies {names}: say which one", hint="Pass --policy NAME."
+        )
     if name not in names:
-        raise ModelError(f"{source} has no policy {name!r}; it defines {names}",
-                         hint="Pass one of the names listed.")
+        raise ModelError(
+            f"{source} has no policy {name!r}; it defines {names}",
+            hint="Pass one of the names listed.",
+        )
     return policies[names.index(name)]
 
 
@@ -227,8 +247,9 @@ def _knot_sections(path: Path) -> list[tuple[int, dict[str, tuple[int, str]]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"cannot read {path}: {exc.strerror}", hint="Check the path.", path=str(path)
+        ) from None
     items: list[tuple[int, dict[str, tuple[int, str]]]] = []
     in_policy = False
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -245,14 +266,20 @@ def _knot_sections(path: Path) -> list[tuple[int, dict[str, tuple[int, str]]]]:
             items.append((number, {}))
             body = body[2:].strip()
         if not items:
-            raise InputFormatError(f"{path}, line {number}: expected '- id: NAME' in policy:",
-                                   hint="Each policy starts with '- id: NAME'.",
-                                   path=str(path), line=number)
+            raise InputFormatError(
+                f"{path}, line {number}: expected '- id: NAME' in policy:",
+                hint="Each policy starts with '- id: NAME'.",
+                path=str(path),
+                line=number,
+            )
         key, sep, value = body.partition(":")
         if not sep:
-            raise InputFormatError(f"{path}, line {number}: expected 'key: value', got {body!r}",
-                                   hint="Knot configuration items are 'key: value'.",
-                                   path=str(path), line=number)
+            raise InputFormatError(
+                f"{path}, line {number}: expected 'key: value', got {body!r}",
+                hint="Knot configuration items are 'key: value'.",
+                path=str(path),
+                line=number,
+            )
         items[-1][1][key.strip()] = (number, value.strip().strip('"'))
     return items
 
@@ -264,13 +291,20 @@ def knot_policy(
     found: list[SigningPolicy] = []
     for line, items in _knot_sections(path):
         if "id" not in items:
-            raise InputFormatError(f"{path}, line {line}: a policy without 'id'",
-                                   hint="Start each policy with '- id: NAME'.",
-                                   path=str(path), line=line)
+            raise InputFormatError(
+                f"{path}, line {line}: a policy without 'id'",
+                hint="Start each policy with '- id: NAME'.",
+                path=str(path),
+                line=line,
+            )
         pid = items["id"][1]
 
-        def time(key: str, policy: str = pid, entries: dict[str, tuple[int, str]] = items,
-                 default: str | None = None) -> timedelta | None:
+        def time(
+            key: str,
+            policy: str = pid,
+            entries: dict[str, tuple[int, str]] = items,
+            default: str | None = None,
+        ) -> timedelta | None:
             if key in entries:
                 at, text = entries[key]
             elif default is not None:
@@ -282,7 +316,9 @@ def knot_policy(
                 raise InputFormatError(
                     f"{path}, line {at}: policy {policy!r}: {key} is {text!r}, not a Knot TIME",
                     hint="Write a number of seconds with an optional suffix: 3600, 90m, 7d.",
-                    path=str(path), line=at, element=key,
+                    path=str(path),
+                    line=at,
+                    element=key,
                 )
             return value
 
@@ -305,15 +341,24 @@ def knot_policy(
             continue  # not the policy asked for; its default needs data we do not have
         found.append(
             SigningPolicy(
-                signer="Knot", name=pid, source=str(path), resign=timedelta(0),
-                refresh=refresh, validity_default=lifetime, validity_denial=lifetime,
-                jitter=timedelta(0), inception_offset=timedelta(minutes=90), pre_refresh=pre,
+                signer="Knot",
+                name=pid,
+                source=str(path),
+                resign=timedelta(0),
+                refresh=refresh,
+                validity_default=lifetime,
+                validity_denial=lifetime,
+                jitter=timedelta(0),
+                inception_offset=timedelta(minutes=90),
+                pre_refresh=pre,
             )
         )
     if not found and name is None:
-        raise InputFormatError(f"{path}: no 'policy:' section with a policy",
-                               hint="Point to the knot.conf that defines the signing policy.",
-                               path=str(path))
+        raise InputFormatError(
+            f"{path}: no 'policy:' section with a policy",
+            hint="Point to the knot.conf that defines the signing policy.",
+            path=str(path),
+        )
     return _pick(found, name, str(path))
 
 
@@ -384,8 +429,9 @@ def zone_deadline(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputFormatError(f"cannot read {path}: {exc.strerror}", hint="Check the path.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"cannot read {path}: {exc.strerror}", hint="Check the path.", path=str(path)
+        ) from None
     try:
         if origin is None and "$ORIGIN" not in text:
             origin = _soa_owner(text)
@@ -393,25 +439,35 @@ def zone_deadline(
             text, origin=origin, relativize=False, check_origin=False, filename=str(path)
         )
     except dns.zone.UnknownOrigin:
-        raise InputFormatError(f"{path}: the zone has no $ORIGIN",
-                               hint="Pass --origin NAME.", path=str(path)) from None
+        raise InputFormatError(
+            f"{path}: the zone has no $ORIGIN", hint="Pass --origin NAME.", path=str(path)
+        ) from None
     except dns.exception.DNSException as exc:
-        raise InputFormatError(f"{path}: not a valid zone file: {exc}",
-                               hint="Give the signed zone in master-file format.",
-                               path=str(path)) from None
+        raise InputFormatError(
+            f"{path}: not a valid zone file: {exc}",
+            hint="Give the signed zone in master-file format.",
+            path=str(path),
+        ) from None
     best: tuple[int, str, str, int] | None = None
     count = 0
     for name, _ttl, rdata in zone.iterate_rdatas():  # RRSIG sets are keyed by "covers"
         if not isinstance(rdata, RRSIG):
             continue
         count += 1
-        key = (int(rdata.expiration), name.to_text(), dns.rdatatype.to_text(rdata.type_covered),
-               int(rdata.key_tag))
+        key = (
+            int(rdata.expiration),
+            name.to_text(),
+            dns.rdatatype.to_text(rdata.type_covered),
+            int(rdata.key_tag),
+        )
         if best is None or key < best:
             best = key
     if best is None:
-        raise InputFormatError(f"{path}: no RRSIG records: is this the signed zone?",
-                               hint="Give the zone as the signer wrote it.", path=str(path))
+        raise InputFormatError(
+            f"{path}: no RRSIG records: is this the signed zone?",
+            hint="Give the zone as the signer wrote it.",
+            path=str(path),
+        )
     moment = now or datetime.now(UTC)
     return ZoneDeadline(
         origin=zone.origin.to_text() if zone.origin else "?",

@@ -52,7 +52,10 @@ def evaluate_all(
             r = quorum.set_risk(quorum.QuorumSet.uniform("s", n, k, p_absent, p_compromise))
             out.append(
                 Candidate(
-                    n, k, r.p_denial, r.p_compromise,
+                    n,
+                    k,
+                    r.p_denial,
+                    r.p_compromise,
                     _margin(target_denial, r.p_denial),
                     _margin(target_compromise, r.p_compromise),
                 )
@@ -68,9 +71,16 @@ def evaluate_holders(
     out: list[Candidate] = []
     for k in range(1, n + 1):
         r = quorum.set_risk(quorum.QuorumSet("s", k, tuple(holders)))
-        out.append(Candidate(n, k, r.p_denial, r.p_compromise,
-                             _margin(target_denial, r.p_denial),
-                             _margin(target_compromise, r.p_compromise)))
+        out.append(
+            Candidate(
+                n,
+                k,
+                r.p_denial,
+                r.p_compromise,
+                _margin(target_denial, r.p_denial),
+                _margin(target_compromise, r.p_compromise),
+            )
+        )
     return out
 
 

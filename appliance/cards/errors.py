@@ -102,8 +102,7 @@ class NotSupported(CardsError):
         on = f" (OpenPGP card version {version})" if version else ""
         super().__init__(
             f"This card does not support {feature}{on}",
-            hint="Use an OpenPGP card v3.4 with NIST P-256 (YubiKey 5, Nitrokey 3, "
-            "SmartPGP).",
+            hint="Use an OpenPGP card v3.4 with NIST P-256 (YubiKey 5, Nitrokey 3, SmartPGP).",
             feature=feature,
             version=version,
         )

@@ -175,9 +175,7 @@ def wait_slot(
 
 def survey() -> list[ReaderState]:
     """Readers pcscd knows and whether a card sits in each."""
-    return [
-        ReaderState(s.reader, s.atr.hex() if s.present else None) for s in slot_states()
-    ]
+    return [ReaderState(s.reader, s.atr.hex() if s.present else None) for s in slot_states()]
 
 
 class PcscTransport:
@@ -213,9 +211,7 @@ class PcscTransport:
         if not self._open:
             raise CardRemoved(self.reader)
         TRACE.debug("%s > %s", self.reader, apdu.describe(command))
-        hresult, response = self._ctx.scard.SCardTransmit(
-            self._card, self._protocol, list(command)
-        )
+        hresult, response = self._ctx.scard.SCardTransmit(self._card, self._protocol, list(command))
         code = _code(hresult)
         if code in _REMOVED or (code == 0 and len(response) < 2):
             # pcscd answers an APDU cut by removal with success and no data
@@ -266,9 +262,7 @@ def connect(reader: str) -> PcscTransport:
 
 
 @contextlib.contextmanager
-def find_card(
-    serial: str, readers: list[str] | None = None
-) -> Iterator[tuple[str, PcscTransport]]:
+def find_card(serial: str, readers: list[str] | None = None) -> Iterator[tuple[str, PcscTransport]]:
     """Open the card with `serial` wherever it sits. Raises WrongCard when other cards are
     present, NoReader when no card at all."""
     from appliance.cards.openpgp import OpenPgpSession

@@ -88,8 +88,6 @@ def _read_input(name: str, source: Path) -> bytes:
         hint = {
             "link": "Copy the file itself onto the media (no links), then retry the step.",
             "not-regular": "Name the file itself on the media.",
-            "too-large": "Check that this is the right file; inputs of a ceremony are far "
-            "smaller.",
+            "too-large": "Check that this is the right file; inputs of a ceremony are far smaller.",
         }.get(exc.kind, exc.hint)
-        raise CeremonyError(f"Input {name} ({source}) {exc.reason}: refused.",
-                            hint=hint) from None
+        raise CeremonyError(f"Input {name} ({source}) {exc.reason}: refused.", hint=hint) from None

@@ -25,10 +25,12 @@ def register(sub: Any) -> None:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("files", nargs="+", type=Path, metavar="KSR")
-    common.add_argument("--max-bytes", type=int, default=None,
-                        help="largest input accepted (default 32 MiB)")
-    common.add_argument("--max-depth", type=int, default=None,
-                        help="deepest XML nesting accepted (default 12)")
+    common.add_argument(
+        "--max-bytes", type=int, default=None, help="largest input accepted (default 32 MiB)"
+    )
+    common.add_argument(
+        "--max-depth", type=int, default=None, help="deepest XML nesting accepted (default 12)"
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = cmds.add_parser("inspect", parents=[common], help="show what a KSR/SKR holds")
@@ -36,10 +38,20 @@ def register(sub: Any) -> None:
 
     checking = argparse.ArgumentParser(add_help=False)
     checking.add_argument("--zones", type=Path, required=True, help="the zones policy file")
-    checking.add_argument("--previous", type=Path, action="append", default=[],
-                          help="the zone's previous SKR (repeat for several zones)")
-    checking.add_argument("--override", action="append", default=[], metavar="ID=REASON",
-                          help="sign despite violations of requirement ID (recorded)")
+    checking.add_argument(
+        "--previous",
+        type=Path,
+        action="append",
+        default=[],
+        help="the zone's previous SKR (repeat for several zones)",
+    )
+    checking.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ID=REASON",
+        help="sign despite violations of requirement ID (recorded)",
+    )
     checking.add_argument("--witness", default="", help="who witnessed the overrides")
     checking.add_argument("--now", default=None, help="check as of this ISO time (tests)")
 
@@ -48,24 +60,44 @@ def register(sub: Any) -> None:
 
     p = cmds.add_parser("sign", parents=[common, checking], help="check, then sign KSRs")
     p.add_argument("--out", type=Path, required=True, help="folder for the SKRs")
-    p.add_argument("--software-ksk", type=Path, action="append", default=[],
-                   metavar="LABEL=PEM",
-                   help="labs and tests only: a KSK as a PKCS#8 PEM file instead of the HSM")
-    p.add_argument("--pin-fd", type=int, default=None,
-                   help="read the HSM user PIN from this file descriptor (else "
-                   "$APPLIANCE_HSM_PIN, else a prompt without echo)")
+    p.add_argument(
+        "--software-ksk",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="LABEL=PEM",
+        help="labs and tests only: a KSK as a PKCS#8 PEM file instead of the HSM",
+    )
+    p.add_argument(
+        "--pin-fd",
+        type=int,
+        default=None,
+        help="read the HSM user PIN from this file descriptor (else "
+        "$APPLIANCE_HSM_PIN, else a prompt without echo)",
+    )
     p.set_defaults(handler=_sign)
 
     p = cmds.add_parser("publish", help="DNSKEY, key tag, DS and RFC 7958 trust anchor of a KSK")
     p.add_argument("--zone", required=True)
     p.add_argument("--label", required=True, help="the KSK's HSM label")
     p.add_argument("--ttl", type=int, default=172800, help="DNSKEY TTL (default 172800)")
-    p.add_argument("--trust-anchor", type=Path, default=None, metavar="FILE",
-                   help="also write the RFC 7958 trust anchor XML here")
+    p.add_argument(
+        "--trust-anchor",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the RFC 7958 trust anchor XML here",
+    )
     p.add_argument("--valid-from", default=None, help="trust anchor validFrom (ISO time)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--software-ksk", type=Path, action="append", default=[],
-                   metavar="LABEL=PEM", help="labs and tests only: a PEM key instead")
+    p.add_argument(
+        "--software-ksk",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="LABEL=PEM",
+        help="labs and tests only: a PEM key instead",
+    )
     p.add_argument("--pin-fd", type=int, default=None, help="HSM user PIN from this fd")
     p.set_defaults(handler=_publish)
 
@@ -90,14 +122,20 @@ def _inspect(args: argparse.Namespace) -> int:
         doc, data = load_document(path, limits)
         ident = identify(path.name, data)
         keys = sorted({(k.key_tag, k.flags, k.algorithm) for b in doc.bundles for k in b.keys})
-        out.append({
-            "file": str(path), "format": doc.format, "kind": doc.kind, "zone": doc.domain,
-            "id": doc.id, "bundles": len(doc.bundles),
-            "first": doc.bundles[0].inception.isoformat(),
-            "last": doc.bundles[-1].inception.isoformat(),
-            "keys": [{"tag": t, "flags": f, "algorithm": a} for t, f, a in keys],
-            "identity": ident.as_dict(),
-        })
+        out.append(
+            {
+                "file": str(path),
+                "format": doc.format,
+                "kind": doc.kind,
+                "zone": doc.domain,
+                "id": doc.id,
+                "bundles": len(doc.bundles),
+                "first": doc.bundles[0].inception.isoformat(),
+                "last": doc.bundles[-1].inception.isoformat(),
+                "keys": [{"tag": t, "flags": f, "algorithm": a} for t, f, a in keys],
+                "identity": ident.as_dict(),
+            }
+        )
     _emit(args, out, _inspect_text)
     return 0
 
@@ -129,8 +167,10 @@ def _overrides(args: argparse.Namespace) -> list[Any]:
     for raw in args.override:
         ident, sep, reason = raw.partition("=")
         if not sep:
-            raise UsageError(f"--override {raw!r} needs the form ID=reason.",
-                             hint="For example --override KSR-POLICY-SIG-HORIZON='late KSR'.")
+            raise UsageError(
+                f"--override {raw!r} needs the form ID=reason.",
+                hint="For example --override KSR-POLICY-SIG-HORIZON='late KSR'.",
+            )
         out.append(Override(ident.strip(), reason.strip(), args.witness))
     return out
 
@@ -159,9 +199,10 @@ def _prepare(args: argparse.Namespace, ksk_infos: Any) -> list[tuple[Any, ...]]:
     for path in args.previous:
         prev, _ = load_document(path, limits)
         if prev.domain in previous:
-            raise UsageError(f"Two previous SKRs for {prev.domain}: "
-                             f"{previous[prev.domain].source} and {path}.",
-                             hint="Give the one SKR that immediately precedes the KSR.")
+            raise UsageError(
+                f"Two previous SKRs for {prev.domain}: {previous[prev.domain].source} and {path}.",
+                hint="Give the one SKR that immediately precedes the KSR.",
+            )
         previous[prev.domain] = prev
     overrides = _overrides(args)
     now = _now(args)
@@ -173,12 +214,17 @@ def _prepare(args: argparse.Namespace, ksk_infos: Any) -> list[tuple[Any, ...]]:
             from appliance.dnssec.errors import KSR_DOMAIN
             from appliance.dnssec.policy import CheckReport
 
-            report = CheckReport(str(path), (KSR_DOMAIN(
-                f"no policy for zone {doc.domain} in {args.zones}"),))
+            report = CheckReport(
+                str(path), (KSR_DOMAIN(f"no policy for zone {doc.domain} in {args.zones}"),)
+            )
         else:
             report = check_request(
-                doc, entry.policy, ksks=ksk_infos(doc.domain, entry), now=now,
-                previous=previous.get(doc.domain), overrides=overrides,
+                doc,
+                entry.policy,
+                ksks=ksk_infos(doc.domain, entry),
+                now=now,
+                previous=previous.get(doc.domain),
+                overrides=overrides,
             )
         out.append((doc, data, entry, report, identify(path.name, data)))
     return out
@@ -191,12 +237,16 @@ def _report_item(doc: Any, report: Any, ident: Any) -> dict[str, Any]:
 
 
 def _report_text(item: dict[str, Any]) -> str:
-    lines = [f"{item['source']}: {item['zone']} ({item['format']}) "
-             f"{'OK' if item['ok'] else 'REFUSED'}",
-             f"  SHA-256 {item['identity']['sha256']}", f"  {item['identity']['words']}"]
+    lines = [
+        f"{item['source']}: {item['zone']} ({item['format']}) {'OK' if item['ok'] else 'REFUSED'}",
+        f"  SHA-256 {item['identity']['sha256']}",
+        f"  {item['identity']['words']}",
+    ]
     lines += [f"  - {v['requirement']}: {v['message']}" for v in item["violations"]]
-    lines += [f"  override {o['requirement']}: {o['reason']} (witness {o['witness'] or '-'})"
-              for o in item["overrides_used"]]
+    lines += [
+        f"  override {o['requirement']}: {o['reason']} (witness {o['witness'] or '-'})"
+        for o in item["overrides_used"]
+    ]
     return "\n".join(lines)
 
 
@@ -266,12 +316,17 @@ def _publish(args: argparse.Namespace) -> int:
 
     ksks = _load_ksks(args, {args.label})
     if args.label not in ksks:
-        raise SigningError(f"No KSK labelled {args.label!r}.",
-                           hint="List the token's keys with: appliance hsm inventory")
+        raise SigningError(
+            f"No KSK labelled {args.label!r}.",
+            hint="List the token's keys with: appliance hsm inventory",
+        )
     pub = publish(args.zone, ksks[args.label].signer)
     item: dict[str, Any] = {
-        "zone": pub.zone, "label": args.label, "key_tag": pub.key_tag,
-        "dnskey": pub.dnskey_text(args.ttl), "ds": pub.ds_text(),
+        "zone": pub.zone,
+        "label": args.label,
+        "key_tag": pub.key_tag,
+        "dnskey": pub.dnskey_text(args.ttl),
+        "ds": pub.ds_text(),
         "ds_sha256_words": pgpwords.phrase(bytes.fromhex(pub.ds[0].split(" ", 3)[3])),
     }
     if args.trust_anchor:
@@ -285,9 +340,16 @@ def _publish(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(item, indent=2))
     else:
-        print("\n".join([f"{pub.zone} KSK {args.label}, key tag {pub.key_tag}",
-                         item["dnskey"], *item["ds"],
-                         f"DS SHA-256 words: {item['ds_sha256_words']}"]))
+        print(
+            "\n".join(
+                [
+                    f"{pub.zone} KSK {args.label}, key tag {pub.key_tag}",
+                    item["dnskey"],
+                    *item["ds"],
+                    f"DS SHA-256 words: {item['ds_sha256_words']}",
+                ]
+            )
+        )
     return 0
 
 

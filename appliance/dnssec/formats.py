@@ -18,8 +18,9 @@ def parse_bytes(data: bytes, source: str, limits: InputLimits | None = None) -> 
     if iana.looks_like_iana(head):
         return iana.parse(data, source, limits)
     raise DnssecInputError(
-        source, "line 1", "neither a Knot KSR/SKR (';; KeySigningRequest 1.0 ...') nor an IANA "
-        "KSR/SKR (<KSR ...>)",
+        source,
+        "line 1",
+        "neither a Knot KSR/SKR (';; KeySigningRequest 1.0 ...') nor an IANA KSR/SKR (<KSR ...>)",
     )
 
 
@@ -32,7 +33,9 @@ def read_limited(path: Path, limits: InputLimits | None = None) -> bytes:
     except media.Refused as exc:
         if exc.kind == "too-large":
             raise InputLimitError(
-                str(path), "", f"larger than the limit of {limits.max_bytes} bytes",
+                str(path),
+                "",
+                f"larger than the limit of {limits.max_bytes} bytes",
                 hint="Check the file; if it is genuine, raise the max_bytes limit.",
             ) from None
         hint = "Name the KSR or SKR file itself." if exc.kind == "not-regular" else exc.hint

@@ -47,8 +47,16 @@ _POLICY_FIELDS = (
 )
 _KEY_CHILDREN = ("TTL", "Flags", "Protocol", "Algorithm", "PublicKey")
 _SIG_CHILDREN = (
-    "TTL", "TypeCovered", "Algorithm", "Labels", "OriginalTTL", "SignatureExpiration",
-    "SignatureInception", "KeyTag", "SignersName", "SignatureData",
+    "TTL",
+    "TypeCovered",
+    "Algorithm",
+    "Labels",
+    "OriginalTTL",
+    "SignatureExpiration",
+    "SignatureInception",
+    "KeyTag",
+    "SignersName",
+    "SignatureData",
 )
 
 
@@ -139,7 +147,9 @@ class _Reader:
 def _load_tree(data: bytes, source: str, limits: InputLimits) -> ET.Element:
     if len(data) > limits.max_bytes:
         raise InputLimitError(
-            source, "", f"{len(data)} bytes is more than the limit of {limits.max_bytes}",
+            source,
+            "",
+            f"{len(data)} bytes is more than the limit of {limits.max_bytes}",
             hint="Check the file; if it is genuine, raise the max_bytes limit.",
         )
     depth = 0
@@ -148,8 +158,11 @@ def _load_tree(data: bytes, source: str, limits: InputLimits) -> ET.Element:
     path: list[str] = []
     try:
         for event, el in DET.iterparse(
-            io.BytesIO(data), events=("start", "end"), forbid_dtd=True,
-            forbid_entities=True, forbid_external=True,
+            io.BytesIO(data),
+            events=("start", "end"),
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
         ):
             if event == "start":
                 depth += 1
@@ -159,12 +172,14 @@ def _load_tree(data: bytes, source: str, limits: InputLimits) -> ET.Element:
                     root = el
                 if depth > limits.max_depth:
                     raise InputLimitError(
-                        source, "element " + "/".join(path),
+                        source,
+                        "element " + "/".join(path),
                         f"nesting deeper than {limits.max_depth} levels",
                     )
                 if count > limits.max_items:
                     raise InputLimitError(
-                        source, "element " + "/".join(path),
+                        source,
+                        "element " + "/".join(path),
                         f"more than {limits.max_items} elements",
                     )
             else:
@@ -172,15 +187,17 @@ def _load_tree(data: bytes, source: str, limits: InputLimits) -> ET.Element:
                 path.pop()
     except DefusedXmlException as exc:
         raise DnssecInputError(
-            source, "", f"forbidden XML construct ({type(exc).__name__}): DTDs and entities "
-            "are refused",
+            source,
+            "",
+            f"forbidden XML construct ({type(exc).__name__}): DTDs and entities are refused",
         ) from None
     except ET.ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         detail = str(exc).split(":")[0]
         raise DnssecInputError(
-            source, f"line {line}, column {column}", f"XML is not well formed ({detail}); "
-            "a truncated file ends like this",
+            source,
+            f"line {line}, column {column}",
+            f"XML is not well formed ({detail}); a truncated file ends like this",
         ) from None
     if root is None:
         raise DnssecInputError(source, "", "empty XML document")
@@ -224,8 +241,15 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
         raise InputLimitError(source, f"element {body_path}", "too many bundles")
     bundles = tuple(_bundle(r, pair, kind, domain) for pair in parts[bundle_tag])
     return Document(
-        format="iana", kind=kind, domain=domain, bundles=bundles, id=root.attrib["id"],
-        serial=serial, timestamp=timestamp, zsk_policy=zsk_policy, ksk_policy=ksk_policy,
+        format="iana",
+        kind=kind,
+        domain=domain,
+        bundles=bundles,
+        id=root.attrib["id"],
+        serial=serial,
+        timestamp=timestamp,
+        zsk_policy=zsk_policy,
+        ksk_policy=ksk_policy,
         source=source,
     )
 
@@ -253,10 +277,13 @@ def _key_policy(r: _Reader, pair: tuple[ET.Element, str]) -> KeyPolicy:
             rsa, rsa_path = inner["RSA"][0]
             r.attrs(rsa, rsa_path, {"size", "exponent"}, set())
             r.children(rsa, rsa_path, {})
-            algs.append(AlgorithmPolicy(
-                algorithm, r._int(rsa.attrib["size"], rsa_path + "@size"),
-                r._int(rsa.attrib["exponent"], rsa_path + "@exponent"),
-            ))
+            algs.append(
+                AlgorithmPolicy(
+                    algorithm,
+                    r._int(rsa.attrib["size"], rsa_path + "@size"),
+                    r._int(rsa.attrib["exponent"], rsa_path + "@exponent"),
+                )
+            )
         else:
             ec, ec_path = inner["ECDSA"][0]
             r.attrs(ec, ec_path, {"size"}, set())
@@ -269,7 +296,10 @@ def _bundle(r: _Reader, pair: tuple[ET.Element, str], kind: Kind, domain: str) -
     el, where = pair
     r.attrs(el, where, {"id"}, set())
     allowed: dict[str, tuple[int, int | None]] = {
-        "Inception": (1, 1), "Expiration": (1, 1), "Key": (1, None), "Signature": (1, None),
+        "Inception": (1, 1),
+        "Expiration": (1, 1),
+        "Key": (1, None),
+        "Signature": (1, None),
     }
     if kind == "request":
         allowed["Signer"] = (0, None)
@@ -282,9 +312,13 @@ def _bundle(r: _Reader, pair: tuple[ET.Element, str], kind: Kind, domain: str) -
         r.children(signer, signer_path, {})
         signers.append(signer.attrib["keyIdentifier"])
     return Bundle(
-        id=el.attrib["id"], inception=r.when(parts["Inception"][0]),
-        expiration=r.when(parts["Expiration"][0]), keys=keys, signatures=sigs,
-        signers=tuple(signers), where=where,
+        id=el.attrib["id"],
+        inception=r.when(parts["Inception"][0]),
+        expiration=r.when(parts["Expiration"][0]),
+        keys=keys,
+        signatures=sigs,
+        signers=tuple(signers),
+        where=where,
     )
 
 
@@ -316,15 +350,21 @@ def _signature(r: _Reader, pair: tuple[ET.Element, str], domain: str) -> Signatu
     except Exception:
         raise r.fail(where, "TypeCovered or SignersName is not valid") from None
     rrsig = RRSIG(  # type: ignore[no-untyped-call]
-        dns.rdataclass.IN, dns.rdatatype.RRSIG, covered,
-        r.integer(p["Algorithm"][0], 0, 255), r.integer(p["Labels"][0], 0, 255),
+        dns.rdataclass.IN,
+        dns.rdatatype.RRSIG,
+        covered,
+        r.integer(p["Algorithm"][0], 0, 255),
+        r.integer(p["Labels"][0], 0, 255),
         r.integer(p["OriginalTTL"][0], 0, 2**32 - 1),
         times.epoch(r.when(p["SignatureExpiration"][0])),
         times.epoch(r.when(p["SignatureInception"][0])),
-        r.integer(p["KeyTag"][0], 0, 65535), signer, r.b64(p["SignatureData"][0]),
+        r.integer(p["KeyTag"][0], 0, 65535),
+        signer,
+        r.b64(p["SignatureData"][0]),
     )
-    return Signature(domain, r.integer(p["TTL"][0], 0, 2**31 - 1), rrsig,
-                     el.attrib["keyIdentifier"], where=where)
+    return Signature(
+        domain, r.integer(p["TTL"][0], 0, 2**31 - 1), rrsig, el.attrib["keyIdentifier"], where=where
+    )
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -347,7 +387,7 @@ def _policy_xml(tag: str, policy: KeyPolicy) -> list[str]:
 
 def key_xml(key: Key) -> list[str]:
     return [
-        f"<Key keyIdentifier={quoteattr(key.key_identifier)} keyTag=\"{key.key_tag}\">",
+        f'<Key keyIdentifier={quoteattr(key.key_identifier)} keyTag="{key.key_tag}">',
         f"<TTL>{key.ttl}</TTL>",
         f"<Flags>{key.flags}</Flags>",
         f"<Protocol>{key.protocol}</Protocol>",
@@ -382,8 +422,7 @@ def write_response(doc: Document, emit: Callable[[str], None] | None = None) -> 
     if doc.kind != "response" or doc.ksk_policy is None or doc.zsk_policy is None:
         raise ValueError("write_response needs a response with KSK and ZSK policies")
     out = ['<?xml version="1.0" encoding="UTF-8"?>']
-    out.append(f"<KSR id={quoteattr(doc.id)} domain={quoteattr(doc.domain)} "
-               f'serial="{doc.serial}">')
+    out.append(f'<KSR id={quoteattr(doc.id)} domain={quoteattr(doc.domain)} serial="{doc.serial}">')
     stamp = f' timestamp="{times.format_datetime(doc.timestamp)}"' if doc.timestamp else ""
     out.append(f"<Response{stamp}>")
     out.append("<ResponsePolicy>")

@@ -30,9 +30,7 @@ from appliance.dnssec.model import Bundle, Document, Key, Kind, Record, Signatur
 
 _NAMES = {"request": "KeySigningRequest", "response": "SignedKeyResponse"}
 _KINDS: dict[str, Kind] = {"KeySigningRequest": "request", "SignedKeyResponse": "response"}
-_HEADER = re.compile(
-    r"^;; (KeySigningRequest|SignedKeyResponse) 1\.0 (\d+) \(([^)]*)\) =+\s*$"
-)
+_HEADER = re.compile(r"^;; (KeySigningRequest|SignedKeyResponse) 1\.0 (\d+) \(([^)]*)\) =+\s*$")
 _TRAILER = re.compile(
     r"^;; (KeySigningRequest|SignedKeyResponse) 1\.0 generated at (\S+) by (.+?)\s*$"
 )
@@ -54,7 +52,9 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
     limits = limits or InputLimits()
     if len(data) > limits.max_bytes:
         raise InputLimitError(
-            source, "", f"{len(data)} bytes is more than the limit of {limits.max_bytes}",
+            source,
+            "",
+            f"{len(data)} bytes is more than the limit of {limits.max_bytes}",
             hint="Check the file; if it is genuine, raise the max_bytes limit.",
         )
     try:
@@ -139,7 +139,8 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
         raise DnssecInputError(source, "line 1", "not a Knot KSR/SKR: no slot header")
     if not closed_at:
         raise DnssecInputError(
-            source, f"line {len(text.splitlines())}",
+            source,
+            f"line {len(text.splitlines())}",
             f"the closing ';; {_NAMES[kind]} 1.0 generated at ...' line is missing: the file "
             "is truncated",
         )
@@ -160,8 +161,17 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
                 stated_tag = _STATED_TAG.search(rec.comment)
                 tag = int(stated_tag.group(1)) if stated_tag else dns.dnssec.key_id(rdata)
                 keys.append(
-                    Key(owner, ttl, int(rdata.flags), rdata.protocol, int(rdata.algorithm),
-                        rdata.key, tag, key_identifier=str(tag), where=where)
+                    Key(
+                        owner,
+                        ttl,
+                        int(rdata.flags),
+                        rdata.protocol,
+                        int(rdata.algorithm),
+                        rdata.key,
+                        tag,
+                        key_identifier=str(tag),
+                        where=where,
+                    )
                 )
             elif isinstance(rdata, RRSIG) and kind == "response":
                 sigs.append(Signature(owner, ttl, rdata, str(rdata.key_tag), where=where))
@@ -170,14 +180,23 @@ def parse(data: bytes, source: str, limits: InputLimits | None = None) -> Docume
         following = slots[index + 1][0] if index + 1 < len(slots) else epoch
         bundles.append(
             Bundle(
-                id=str(epoch), inception=times.from_epoch(epoch),
-                expiration=times.from_epoch(following), keys=tuple(keys),
-                signatures=tuple(sigs), records=tuple(others), where=f"line {header_line}",
+                id=str(epoch),
+                inception=times.from_epoch(epoch),
+                expiration=times.from_epoch(following),
+                keys=tuple(keys),
+                signatures=tuple(sigs),
+                records=tuple(others),
+                where=f"line {header_line}",
             )
         )
     return Document(
-        format="knot", kind=kind, domain=domain, bundles=tuple(bundles),
-        id="", timestamp=bundles[0].inception, source=source,
+        format="knot",
+        kind=kind,
+        domain=domain,
+        bundles=tuple(bundles),
+        id="",
+        timestamp=bundles[0].inception,
+        source=source,
     )
 
 

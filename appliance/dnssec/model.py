@@ -37,7 +37,11 @@ class Key:
 
     def dnskey(self) -> DNSKEY:
         return DNSKEY(  # type: ignore[no-untyped-call]
-            dns.rdataclass.IN, dns.rdatatype.DNSKEY, self.flags, self.protocol, self.algorithm,
+            dns.rdataclass.IN,
+            dns.rdatatype.DNSKEY,
+            self.flags,
+            self.protocol,
+            self.algorithm,
             self.public_key,
         )
 

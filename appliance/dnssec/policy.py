@@ -82,15 +82,28 @@ class ZonePolicy:
         """The root zone's policy (IANA DPS): RSASHA256-2048 e=65537, 9 bundles per quarter,
         10-day intervals, 21-day validity, signatures expire at most 180 days ahead."""
         base = cls(
-            zone=".", algorithms=(8,), rsa_sizes=(2048,), rsa_exponents=(65537,),
-            min_keys_per_bundle=1, max_keys_per_bundle=2, max_distinct_keys=3,
-            min_bundles=9, max_bundles=9, min_cycle=timedelta(days=79),
-            max_cycle=timedelta(days=81), min_bundle_interval=timedelta(days=9),
-            max_bundle_interval=timedelta(days=11), min_signature_validity=timedelta(days=21),
-            max_signature_validity=timedelta(days=21), horizon=timedelta(days=180),
-            min_publish_safety=timedelta(days=10), max_publish_safety=timedelta(days=10),
-            min_retire_safety=timedelta(days=10), max_retire_safety=timedelta(days=10),
-            ksk_publish_safety=timedelta(0), ksk_retire_safety=timedelta(days=28),
+            zone=".",
+            algorithms=(8,),
+            rsa_sizes=(2048,),
+            rsa_exponents=(65537,),
+            min_keys_per_bundle=1,
+            max_keys_per_bundle=2,
+            max_distinct_keys=3,
+            min_bundles=9,
+            max_bundles=9,
+            min_cycle=timedelta(days=79),
+            max_cycle=timedelta(days=81),
+            min_bundle_interval=timedelta(days=9),
+            max_bundle_interval=timedelta(days=11),
+            min_signature_validity=timedelta(days=21),
+            max_signature_validity=timedelta(days=21),
+            horizon=timedelta(days=180),
+            min_publish_safety=timedelta(days=10),
+            max_publish_safety=timedelta(days=10),
+            min_retire_safety=timedelta(days=10),
+            max_retire_safety=timedelta(days=10),
+            ksk_publish_safety=timedelta(0),
+            ksk_retire_safety=timedelta(days=28),
         )
         return _replace(base, changes)
 
@@ -245,8 +258,10 @@ def _keys(doc: Document, policy: ZonePolicy, *_: object) -> Iterator[E.PolicyVio
             tag = int(dns.dnssec.key_id(k.dnskey()))
             label = f"{k.where} (key {k.key_tag}, bundle {b.id})"
             if (k.flags != 256 or k.protocol != 3) and once("flags", k):
-                yield E.KSR_FLAGS(f"{label}: flags {k.flags} protocol {k.protocol}; a request "
-                                  "may hold zone keys only (flags 256, protocol 3)")
+                yield E.KSR_FLAGS(
+                    f"{label}: flags {k.flags} protocol {k.protocol}; a request "
+                    "may hold zone keys only (flags 256, protocol 3)"
+                )
             if tag != k.key_tag and once("tag", k):
                 yield E.KSR_KEY_TAG(f"{label}: stated key tag {k.key_tag}, computed {tag}")
             if k.algorithm in DEPRECATED_ALGORITHMS:
@@ -254,8 +269,10 @@ def _keys(doc: Document, policy: ZonePolicy, *_: object) -> Iterator[E.PolicyVio
                     yield E.KSR_ALG_DEPRECATED(f"{label}: algorithm {k.algorithm} is deprecated")
             elif k.algorithm not in policy.algorithms:
                 if once("alg", k):
-                    yield E.KSR_POLICY_ALG(f"{label}: algorithm {k.algorithm} not in the policy "
-                                           f"{list(policy.algorithms)}")
+                    yield E.KSR_POLICY_ALG(
+                        f"{label}: algorithm {k.algorithm} not in the policy "
+                        f"{list(policy.algorithms)}"
+                    )
             else:
                 problem = _size_problem(k, policy)
                 if problem and once("size", k):
@@ -265,9 +282,11 @@ def _keys(doc: Document, policy: ZonePolicy, *_: object) -> Iterator[E.PolicyVio
                 yield E.KSR_BUNDLE_KEYS(f"{label}: key tag {tag} names two different keys")
             seen.setdefault(tag, k)
             declared = doc.zsk_policy
-            if declared is not None and not _matches_declared(
-                k, declared, policy.check_declared_exponent
-            ) and once("declared", k):
+            if (
+                declared is not None
+                and not _matches_declared(k, declared, policy.check_declared_exponent)
+                and once("declared", k)
+            ):
                 yield E.KSR_BUNDLE_KEYS(
                     f"{label}: key does not match the request's own ZSK SignatureAlgorithm"
                 )
@@ -276,14 +295,18 @@ def _keys(doc: Document, policy: ZonePolicy, *_: object) -> Iterator[E.PolicyVio
             if alg.algorithm in DEPRECATED_ALGORITHMS:
                 yield E.KSR_ALG_DEPRECATED(f"RequestPolicy names algorithm {alg.algorithm}")
             elif alg.algorithm not in policy.algorithms:
-                yield E.KSR_POLICY_ALG(f"RequestPolicy names algorithm {alg.algorithm}, not in "
-                                       f"the policy {list(policy.algorithms)}")
+                yield E.KSR_POLICY_ALG(
+                    f"RequestPolicy names algorithm {alg.algorithm}, not in "
+                    f"the policy {list(policy.algorithms)}"
+                )
             elif alg.exponent is not None and (
                 alg.size not in policy.rsa_sizes or alg.exponent not in policy.rsa_exponents
             ):
-                yield E.KSR_KEY_SIZE(f"RequestPolicy names RSA-{alg.size} e={alg.exponent}, "
-                                     f"policy allows sizes {list(policy.rsa_sizes)} exponents "
-                                     f"{list(policy.rsa_exponents)}")
+                yield E.KSR_KEY_SIZE(
+                    f"RequestPolicy names RSA-{alg.size} e={alg.exponent}, "
+                    f"policy allows sizes {list(policy.rsa_sizes)} exponents "
+                    f"{list(policy.rsa_exponents)}"
+                )
 
 
 def rsa_parameters(public_key: bytes) -> tuple[int, int] | None:
@@ -327,15 +350,20 @@ def _matches_declared(k: Key, declared: KeyPolicy, exponent_too: bool) -> bool:
         if alg.exponent is None:
             return True
         params = rsa_parameters(k.public_key)
-        if params is not None and params[0] == alg.size and (
-            params[1] == alg.exponent or not exponent_too
+        if (
+            params is not None
+            and params[0] == alg.size
+            and (params[1] == alg.exponent or not exponent_too)
         ):
             return True
     return False
 
 
 def _bundles(
-    doc: Document, policy: ZonePolicy, ksks: Sequence[KskInfo], now: datetime,
+    doc: Document,
+    policy: ZonePolicy,
+    ksks: Sequence[KskInfo],
+    now: datetime,
     previous: Document | None,
 ) -> Iterator[E.PolicyViolation]:
     bundles = doc.bundles
@@ -391,10 +419,18 @@ def _iana_times(doc: Document, policy: ZonePolicy, now: datetime) -> Iterator[E.
         low = claims.min_validity_overlap if low is None else low
         high = claims.max_validity_overlap if high is None else high
         for what, value, lo, hi in (
-            ("PublishSafety", claims.publish_safety, policy.min_publish_safety,
-             policy.max_publish_safety),
-            ("RetireSafety", claims.retire_safety, policy.min_retire_safety,
-             policy.max_retire_safety),
+            (
+                "PublishSafety",
+                claims.publish_safety,
+                policy.min_publish_safety,
+                policy.max_publish_safety,
+            ),
+            (
+                "RetireSafety",
+                claims.retire_safety,
+                policy.min_retire_safety,
+                policy.max_retire_safety,
+            ),
         ):
             if not lo <= value <= hi:
                 yield E.KSR_POLICY_SAFETY(
@@ -465,23 +501,29 @@ def _bundle_pop(doc: Document, b: Bundle) -> Iterator[E.PolicyViolation]:
     keyring = {zone: rdataset}
     for k in b.zsks:
         tag = int(dns.dnssec.key_id(k.dnskey()))
-        own = [s for s in b.signatures if s.rrsig.key_tag == tag
-               and s.rrsig.algorithm == k.algorithm]
+        own = [
+            s for s in b.signatures if s.rrsig.key_tag == tag and s.rrsig.algorithm == k.algorithm
+        ]
         if not own:
             yield E.KSR_BUNDLE_POP(f"{b.where}: no signature by key {tag} over the bundle")
             continue
         for s in own:
             try:
                 dns.dnssec.validate_rrsig(
-                    (zone, rdataset), s.rrsig, keyring, now=s.rrsig.inception,  # type: ignore[arg-type]
+                    (zone, rdataset),
+                    s.rrsig,
+                    keyring,
+                    now=s.rrsig.inception,  # type: ignore[arg-type]
                 )
             except (dns.exception.ValidationFailure, dns.exception.DNSException) as exc:
-                yield E.KSR_BUNDLE_POP(f"{s.where}: signature by key {tag} does not verify "
-                                       f"({exc})")
+                yield E.KSR_BUNDLE_POP(f"{s.where}: signature by key {tag} does not verify ({exc})")
 
 
 def _chain(
-    doc: Document, policy: ZonePolicy, ksks: Sequence[KskInfo], now: datetime,
+    doc: Document,
+    policy: ZonePolicy,
+    ksks: Sequence[KskInfo],
+    now: datetime,
     previous: Document | None,
 ) -> Iterator[E.PolicyViolation]:
     if previous is None:
@@ -509,10 +551,12 @@ def _chain(
         )
     elif doc.format == "iana":
         overlap = timedelta(seconds=-gap)
-        low = policy.min_validity_overlap or (doc.zsk_policy.min_validity_overlap
-                                              if doc.zsk_policy else None)
-        high = policy.max_validity_overlap or (doc.zsk_policy.max_validity_overlap
-                                               if doc.zsk_policy else None)
+        low = policy.min_validity_overlap or (
+            doc.zsk_policy.min_validity_overlap if doc.zsk_policy else None
+        )
+        high = policy.max_validity_overlap or (
+            doc.zsk_policy.max_validity_overlap if doc.zsk_policy else None
+        )
         if (low is not None and overlap < low) or (high is not None and overlap > high):
             yield E.KSR_CHAIN_OVERLAP(
                 f"{first.where}: overlap with the previous SKR is {human(overlap)}, wanted "
@@ -551,17 +595,21 @@ def _ksk(
             )
     for b in doc.bundles:
         if not any(k.signs_at(b.inception) for k in ksks):
-            yield E.KSR_KSK_ACTIVE(f"{b.where}: no KSK is scheduled to sign bundle {b.id} "
-                                   f"({b.inception})")
+            yield E.KSR_KSK_ACTIVE(
+                f"{b.where}: no KSK is scheduled to sign bundle {b.id} ({b.inception})"
+            )
         elif b.signers and not any(
             k.signs_at(b.inception) and k.identifier in b.signers for k in ksks
         ):
-            yield E.KSR_KSK_ACTIVE(f"{b.where}: bundle {b.id} asks for signer(s) "
-                                   f"{', '.join(b.signers)}, none of which signs it")
+            yield E.KSR_KSK_ACTIVE(
+                f"{b.where}: bundle {b.id} asks for signer(s) "
+                f"{', '.join(b.signers)}, none of which signs it"
+            )
     ksk_algs = {k.algorithm for k in ksks if not k.publish_only}
     if policy.ksk_algorithm is not None and ksk_algs != {policy.ksk_algorithm}:
-        yield E.KSR_KSK_ALG(f"the KSK uses {sorted(ksk_algs)}, the policy says "
-                            f"{policy.ksk_algorithm}")
+        yield E.KSR_KSK_ALG(
+            f"the KSK uses {sorted(ksk_algs)}, the policy says {policy.ksk_algorithm}"
+        )
     reported: set[int] = set()
     for b in doc.bundles:
         signing = {k.algorithm for k in ksks if k.signs_at(b.inception)} or ksk_algs

@@ -42,7 +42,11 @@ def ksk_dnskey(signer: DnssecKeySigner, revoked: bool = False) -> DNSKEY:
         raise SigningError(f"DNSSEC algorithm {signer.algorithm} is not allowed for a KSK.")
     flags = int(Flag.ZONE | Flag.SEP) | (int(Flag.REVOKE) if revoked else 0)
     return DNSKEY(  # type: ignore[no-untyped-call]
-        dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, signer.algorithm,
+        dns.rdataclass.IN,
+        dns.rdatatype.DNSKEY,
+        flags,
+        3,
+        signer.algorithm,
         signer.dnskey_public_key,
     )
 
@@ -50,12 +54,8 @@ def ksk_dnskey(signer: DnssecKeySigner, revoked: bool = False) -> DNSKEY:
 def publish(zone: str, signer: DnssecKeySigner) -> KskPublication:
     name = dns.name.from_text(zone)
     key = ksk_dnskey(signer)
-    ds = tuple(
-        dns.dnssec.make_ds(name, key, digest).to_text() for digest in DS_DIGESTS.values()
-    )
-    return KskPublication(
-        zone=name.to_text(), dnskey=key, key_tag=dns.dnssec.key_id(key), ds=ds
-    )
+    ds = tuple(dns.dnssec.make_ds(name, key, digest).to_text() for digest in DS_DIGESTS.values())
+    return KskPublication(zone=name.to_text(), dnskey=key, key_tag=dns.dnssec.key_id(key), ds=ds)
 
 
 def trust_anchor_xml(

@@ -78,7 +78,9 @@ class Ksk:
     @functools.cached_property
     def _info(self) -> KskInfo:  # asked for at every slot: the key tag is computed once
         return KskInfo(
-            self.signer.algorithm, dns.dnssec.key_id(self.dnskey()), self.identifier,
+            self.signer.algorithm,
+            dns.dnssec.key_id(self.dnskey()),
+            self.identifier,
             sign_from=_later(self.sign_from, self.publish_from),
             sign_until=_earlier(self.sign_until, self.publish_until),
             publish_only=self.publish_only,
@@ -138,8 +140,14 @@ class _KeySigner:
 
     def data(self, rrset: _RRset, inception: int, expiration: int) -> bytes:
         header = struct.pack(
-            "!HBBIIIH", rrset.rdtype, self.dnskey.algorithm, rrset.labels, rrset.ttl,
-            expiration, inception, self.tag,
+            "!HBBIIIH",
+            rrset.rdtype,
+            self.dnskey.algorithm,
+            rrset.labels,
+            rrset.ttl,
+            expiration,
+            inception,
+            self.tag,
         )
         return header + self.signer_wire + rrset.wire
 
@@ -156,8 +164,17 @@ class _KeySigner:
 
     def rrsig(self, rrset: _RRset, inception: int, expiration: int, signature: bytes) -> RRSIG:
         return RRSIG(  # type: ignore[no-untyped-call]
-            dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype, self.dnskey.algorithm,
-            rrset.labels, rrset.ttl, expiration, inception, self.tag, self.zone, signature,
+            dns.rdataclass.IN,
+            dns.rdatatype.RRSIG,
+            rrset.rdtype,
+            self.dnskey.algorithm,
+            rrset.labels,
+            rrset.ttl,
+            expiration,
+            inception,
+            self.tag,
+            self.zone,
+            signature,
         )
 
     def full_validation(self, rrsig: RRSIG, rrset: _RRset, stats: SignStats) -> None:
@@ -179,8 +196,14 @@ class _KeySigner:
 def signed_data(rrsig: RRSIG, rrset_wire: bytes) -> bytes:
     """The data an RRSIG signs, rebuilt from the finished RRSIG's own fields (RFC 4034 3.1.8.1)."""
     header = struct.pack(
-        "!HBBIIIH", rrsig.type_covered, rrsig.algorithm, rrsig.labels, rrsig.original_ttl,
-        rrsig.expiration, rrsig.inception, rrsig.key_tag,
+        "!HBBIIIH",
+        rrsig.type_covered,
+        rrsig.algorithm,
+        rrsig.labels,
+        rrsig.original_ttl,
+        rrsig.expiration,
+        rrsig.inception,
+        rrsig.key_tag,
     )
     return header + rrsig.signer.to_digestable() + rrset_wire
 
@@ -234,9 +257,7 @@ def _start_workers() -> list[VerifierProcess]:
     return [VerifierProcess() for _ in range(verifier_count())]
 
 
-def _execute(
-    jobs: Sequence[_Job], stats: SignStats, workers: list[VerifierProcess]
-) -> list[RRSIG]:
+def _execute(jobs: Sequence[_Job], stats: SignStats, workers: list[VerifierProcess]) -> list[RRSIG]:
     """Sign every job and verify every RRSIG; nothing is returned unless all verified."""
     if not workers or len(jobs) < PIPELINE_MIN:
         out: list[RRSIG] = []
@@ -321,18 +342,27 @@ class _Pipeline:
             self._answers(worker, claimed, wait=False)
             while worker.in_flight < _AHEAD and self.unclaimed:
                 signer, batch = self.unclaimed.popleft()
-                worker.submit(int(signer.dnskey.algorithm), signer.dnskey.key,
-                              [(self.inputs[i], self.signatures[i]) for i in batch])
+                worker.submit(
+                    int(signer.dnskey.algorithm),
+                    signer.dnskey.key,
+                    [(self.inputs[i], self.signatures[i]) for i in batch],
+                )
                 claimed.append((signer, batch))
 
     @staticmethod
-    def _answers(worker: VerifierProcess, claimed: collections.deque[tuple[_KeySigner, list[int]]],
-                 *, wait: bool) -> None:
+    def _answers(
+        worker: VerifierProcess,
+        claimed: collections.deque[tuple[_KeySigner, list[int]]],
+        *,
+        wait: bool,
+    ) -> None:
         for failed in worker.collect(wait=wait):
             signer, batch = claimed.popleft()
             if failed:
-                raise _bad(signer.tag, f"{len(failed)} bad signature(s), first for RRSIG "
-                           f"#{batch[failed[0]]}")
+                raise _bad(
+                    signer.tag,
+                    f"{len(failed)} bad signature(s), first for RRSIG #{batch[failed[0]]}",
+                )
 
 
 def _finish(job: _Job, index: int, data: bytes, signature: bytes, stats: SignStats) -> RRSIG:
@@ -356,8 +386,16 @@ def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _ksk_key(ksk: _KeySigner, owner: str, ttl: int) -> Key:
     d = ksk.dnskey
-    return Key(owner, ttl, int(d.flags), d.protocol, int(d.algorithm), d.key, ksk.tag,
-               key_identifier=ksk.ksk.identifier)
+    return Key(
+        owner,
+        ttl,
+        int(d.flags),
+        d.protocol,
+        int(d.algorithm),
+        d.key,
+        ksk.tag,
+        key_identifier=ksk.ksk.identifier,
+    )
 
 
 def sign_request(
@@ -379,9 +417,10 @@ def sign_request(
         raise SigningError(f"{doc.source} is not a KSR.")
     for b in doc.bundles:
         if not any(k.signs_at(b.inception) for k in ksks):
-            raise SigningError(f"No KSK is scheduled to sign bundle {b.id} of {doc.domain}.",
-                               hint="Configure the zone's KSK (its HSM label) and its "
-                               "rollover windows.")
+            raise SigningError(
+                f"No KSK is scheduled to sign bundle {b.id} of {doc.domain}.",
+                hint="Configure the zone's KSK (its HSM label) and its rollover windows.",
+            )
     stats = stats if stats is not None else SignStats()
     if pipeline is None:
         pipeline = pipeline_useful()
@@ -401,18 +440,32 @@ def sign_request(
     bundles = tuple(
         dataclasses.replace(
             skeleton,
-            signatures=tuple(Signature(doc.domain, ttl, rrsigs[i], ident)
-                             for i, ttl, ident in refs),
+            signatures=tuple(
+                Signature(doc.domain, ttl, rrsigs[i], ident) for i, ttl, ident in refs
+            ),
         )
         for skeleton, refs in plan.bundles
     )
     if doc.format == "knot":
-        return Document(format="knot", kind="response", domain=doc.domain, bundles=bundles,
-                        timestamp=now, source=doc.source)
+        return Document(
+            format="knot",
+            kind="response",
+            domain=doc.domain,
+            bundles=bundles,
+            timestamp=now,
+            source=doc.source,
+        )
     return Document(
-        format="iana", kind="response", domain=doc.domain, bundles=bundles, id=doc.id,
-        serial=doc.serial, timestamp=now, zsk_policy=doc.zsk_policy,
-        ksk_policy=_ksk_policy(policy, doc.zsk_policy, ksks), source=doc.source,
+        format="iana",
+        kind="response",
+        domain=doc.domain,
+        bundles=bundles,
+        id=doc.id,
+        serial=doc.serial,
+        timestamp=now,
+        zsk_policy=doc.zsk_policy,
+        ksk_policy=_ksk_policy(policy, doc.zsk_policy, ksks),
+        source=doc.source,
     )
 
 
@@ -425,8 +478,13 @@ class _Plan:
     )
 
     def sign(
-        self, signers: Sequence[_KeySigner], rrset: _RRset, inception: int, expiration: int,
-        refs: list[tuple[int, int, str]], identifiers: bool,
+        self,
+        signers: Sequence[_KeySigner],
+        rrset: _RRset,
+        inception: int,
+        expiration: int,
+        refs: list[tuple[int, int, str]],
+        identifiers: bool,
     ) -> None:
         # A revoked KSK signs the DNSKEY RRset too (RFC 5011 2.1), so resolvers see REVOKE.
         for s in signers:
@@ -454,9 +512,7 @@ class _KskKeys:
         return published, signing, keys
 
 
-def _plan_iana(
-    doc: Document, signers: Sequence[_KeySigner], stats: SignStats, plan: _Plan
-) -> None:
+def _plan_iana(doc: Document, signers: Sequence[_KeySigner], stats: SignStats, plan: _Plan) -> None:
     zone = doc.zone
     cache: dict[tuple[int, tuple[Key, ...]], _RRset] = {}
     ksk_keys = _KskKeys(doc.domain, signers)
@@ -466,16 +522,24 @@ def _plan_iana(
         if b.signers:  # the requester named the KSKs it wants (IANA <Signer>)
             signing = [s for s in signing if s.ksk.identifier in b.signers]
             if not signing:
-                raise SigningError(f"Bundle {b.id} asks for signer(s) {', '.join(b.signers)}"
-                                   ", none of which is scheduled to sign it.")
+                raise SigningError(
+                    f"Bundle {b.id} asks for signer(s) {', '.join(b.signers)}"
+                    ", none of which is scheduled to sign it."
+                )
         keys = tuple(b.keys) + ksk_part
         rrset = cache.get((ttl, keys))
         if rrset is None:
             rrset = cache[(ttl, keys)] = _RRset(zone, ttl, [k.dnskey() for k in keys])
             stats.rrsets += 1
         refs: list[tuple[int, int, str]] = []
-        plan.sign(signing, rrset, times.epoch(b.inception), times.epoch(b.expiration), refs,
-                  identifiers=True)
+        plan.sign(
+            signing,
+            rrset,
+            times.epoch(b.inception),
+            times.epoch(b.expiration),
+            refs,
+            identifiers=True,
+        )
         plan.bundles.append((Bundle(b.id, b.inception, b.expiration, keys), refs))
 
 
@@ -498,7 +562,10 @@ def knot_slots(doc: Document, policy: ZonePolicy) -> list[tuple[datetime, Bundle
 
 
 def _plan_knot(
-    doc: Document, policy: ZonePolicy, signers: Sequence[_KeySigner], stats: SignStats,
+    doc: Document,
+    policy: ZonePolicy,
+    signers: Sequence[_KeySigner],
+    stats: SignStats,
     plan: _Plan,
 ) -> None:
     zone = doc.zone
@@ -514,12 +581,13 @@ def _plan_knot(
             if policy.cds_cdnskey:
                 active = [s for s in published if not s.ksk.revoked]
                 built.append(_RRset(zone, 0, [_cdnskey(s.dnskey) for s in active]))
-                built.append(_RRset(zone, 0, [
-                    dns.dnssec.make_cds(zone, s.dnskey, "SHA256") for s in active
-                ]))
+                built.append(
+                    _RRset(zone, 0, [dns.dnssec.make_cds(zone, s.dnskey, "SHA256") for s in active])
+                )
             records = tuple(
                 Record(doc.domain, 0, dns.rdatatype.to_text(rd.rdtype), rd.to_text())
-                for rrset in built[1:] for rd in rrset.rdataset
+                for rrset in built[1:]
+                for rd in rrset.rdataset
             )
             cached = cache[(ttl, keys)] = (tuple(built), records)
             stats.rrsets += len(built)
@@ -529,20 +597,19 @@ def _plan_knot(
         refs: list[tuple[int, int, str]] = []
         for rrset in rrsets:
             plan.sign(signing, rrset, inception, expiration, refs, identifiers=False)
-        skeleton = Bundle(str(times.epoch(when)), when, when + policy.rrsig_lifetime, keys,
-                          (), records)
+        skeleton = Bundle(
+            str(times.epoch(when)), when, when + policy.rrsig_lifetime, keys, (), records
+        )
         plan.bundles.append((skeleton, refs))
 
 
 def _cdnskey(key: DNSKEY) -> CDNSKEY:
     return CDNSKEY(  # type: ignore[no-untyped-call]
-        dns.rdataclass.IN, dns.rdatatype.CDNSKEY, key.flags, key.protocol,
-                   key.algorithm, key.key)
+        dns.rdataclass.IN, dns.rdatatype.CDNSKEY, key.flags, key.protocol, key.algorithm, key.key
+    )
 
 
-def _ksk_policy(
-    policy: ZonePolicy, zsk: KeyPolicy | None, ksks: Sequence[Ksk]
-) -> KeyPolicy:
+def _ksk_policy(policy: ZonePolicy, zsk: KeyPolicy | None, ksks: Sequence[Ksk]) -> KeyPolicy:
     algs: list[AlgorithmPolicy] = []
     for k in ksks:
         key = k.signer.dnskey_public_key

@@ -49,7 +49,11 @@ class DnssecPrivateKey(GenericPrivateKey):
 
     def dnskey(self, flags: int = 257) -> DNSKEY:
         return DNSKEY(  # type: ignore[no-untyped-call]
-            dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags, 3, self.signer.algorithm,
+            dns.rdataclass.IN,
+            dns.rdatatype.DNSKEY,
+            flags,
+            3,
+            self.signer.algorithm,
             self.signer.dnskey_public_key,
         )
 

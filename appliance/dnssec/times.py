@@ -19,7 +19,10 @@ def parse_duration(text: str) -> timedelta:
     if m and text not in ("P", "PT") and not text.endswith("T"):
         parts = {k: int(v) if v else 0 for k, v in m.groupdict().items()}
         return timedelta(
-            weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"],
+            weeks=parts["w"],
+            days=parts["d"],
+            hours=parts["h"],
+            minutes=parts["m"],
             seconds=parts["s"],
         )
     m = _SHORT.match(text)
@@ -77,6 +80,10 @@ def human(value: timedelta) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "",
-             f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
     return sign + ("".join(parts) or "0s")

@@ -84,8 +84,9 @@ def public_verifier(algorithm: int, key: bytes) -> Callable[[bytes, bytes], bool
         def ecdsa(data: bytes, signature: bytes) -> bool:
             if len(signature) != 2 * size:
                 return False
-            der = encode_dss_signature(int.from_bytes(signature[:size], "big"),
-                                       int.from_bytes(signature[size:], "big"))
+            der = encode_dss_signature(
+                int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+            )
             try:
                 ec_key.verify(der, digest_of(data).digest(), scheme)
             except InvalidSignature:
@@ -95,8 +96,9 @@ def public_verifier(algorithm: int, key: bytes) -> Callable[[bytes, bytes], bool
         return ecdsa
     if algorithm in (8, 10):
         at, length = (3, int.from_bytes(key[1:3], "big")) if key[0] == 0 else (1, key[0])
-        rsa_key = rsa.RSAPublicNumbers(int.from_bytes(key[at : at + length], "big"),
-                                       int.from_bytes(key[at + length :], "big")).public_key()
+        rsa_key = rsa.RSAPublicNumbers(
+            int.from_bytes(key[at : at + length], "big"), int.from_bytes(key[at + length :], "big")
+        ).public_key()
         digest = hashes.SHA256() if algorithm == 8 else hashes.SHA512()
 
         def rsassa(data: bytes, signature: bytes) -> bool:
@@ -108,8 +110,9 @@ def public_verifier(algorithm: int, key: bytes) -> Callable[[bytes, bytes], bool
 
         return rsassa
     if algorithm in (15, 16):
-        ed_key = (ed25519.Ed25519PublicKey if algorithm == 15
-                  else ed448.Ed448PublicKey).from_public_bytes(key)
+        ed_key = (
+            ed25519.Ed25519PublicKey if algorithm == 15 else ed448.Ed448PublicKey
+        ).from_public_bytes(key)
 
         def eddsa(data: bytes, signature: bytes) -> bool:
             try:
@@ -149,7 +152,9 @@ class VerifierProcess:
         env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
         self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "appliance.dnssec.verifier"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
         )
         assert self._proc.stdin is not None  # noqa: S101 - set by Popen(stdin=PIPE)
         with contextlib.suppress(OSError):  # room for every batch in flight: a submit

@@ -28,8 +28,9 @@ def render(doc: Document, generator: str = "appliance") -> bytes:
                 line = key_lines[k] = knot.format_record(k.owner, k.ttl, k.dnskey())
             lines.append(line)
         for r in sorted(b.records, key=lambda r: r.rdtype):  # CDNSKEY, then CDS (as keymgr)
-            rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(r.rdtype),
-                                        r.text)
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.from_text(r.rdtype), r.text
+            )
             lines.append(knot.format_record(r.owner, r.ttl, rdata))
         for s in b.signatures:
             lines.append(knot.format_record(s.owner, s.ttl, s.rrsig))

@@ -63,11 +63,18 @@ class ZoneEntry:
         for role in self.ksks:
             signer = signer_for(role.label)
             if signer is not None:
-                out.append(Ksk(
-                    signer, role.label, revoked=role.revoked, publish_only=role.publish_only,
-                    publish_from=role.publish_from, publish_until=role.publish_until,
-                    sign_from=role.sign_from, sign_until=role.sign_until,
-                ))
+                out.append(
+                    Ksk(
+                        signer,
+                        role.label,
+                        revoked=role.revoked,
+                        publish_only=role.publish_only,
+                        publish_from=role.publish_from,
+                        publish_until=role.publish_until,
+                        sign_from=role.sign_from,
+                        sign_until=role.sign_until,
+                    )
+                )
         return out
 
 
@@ -77,8 +84,10 @@ def load_zones(path: Path) -> dict[str, ZoneEntry]:
     except tomlfile.TomlSyntaxError as exc:
         raise ConfigError(str(exc), hint="Fix the TOML syntax at that line.") from None
     except OSError as exc:
-        raise ConfigError(f"Cannot read zones file {path}: {exc.strerror}",
-                          hint="Pass --zones PATH to an existing file.") from None
+        raise ConfigError(
+            f"Cannot read zones file {path}: {exc.strerror}",
+            hint="Pass --zones PATH to an existing file.",
+        ) from None
     return parse_zones(doc)
 
 
@@ -91,8 +100,10 @@ def parse_zones(doc: tomlfile.TomlDocument) -> dict[str, ZoneEntry]:
             raise _err(doc, where, f"unknown table '{key}'; only [zone.\"name.\"] tables")
     zones = doc.data.get("zone", {})
     if not isinstance(zones, dict) or not zones:
-        raise ConfigError(f"{doc.path}: no [zone.\"name.\"] table.",
-                          hint='Add [zone."example."] with ksk = ["label"].')
+        raise ConfigError(
+            f'{doc.path}: no [zone."name."] table.',
+            hint='Add [zone."example."] with ksk = ["label"].',
+        )
     hints = typing.get_type_hints(ZonePolicy)
     fields = {f.name for f in dataclasses.fields(ZonePolicy)} - {"zone"}
     out: dict[str, ZoneEntry] = {}
@@ -110,12 +121,15 @@ def parse_zones(doc: tomlfile.TomlDocument) -> dict[str, ZoneEntry]:
                 continue
             if key not in fields:
                 guess = tomlfile.nearest(key, fields | _EXTRA)
-                raise _err(doc, (*path, key), f"unknown key '{key}'"
-                           + (f"; did you mean '{guess}'?" if guess else ""))
+                raise _err(
+                    doc,
+                    (*path, key),
+                    f"unknown key '{key}'" + (f"; did you mean '{guess}'?" if guess else ""),
+                )
             values[key] = _coerce(doc, (*path, key), hints[key], value)
         preset = table.get("preset", "")
         if preset not in ("", "root"):
-            raise _err(doc, (*path, "preset"), "preset must be \"root\" or absent")
+            raise _err(doc, (*path, "preset"), 'preset must be "root" or absent')
         base = ZonePolicy.root() if preset == "root" else ZonePolicy(zone=zone)
         policy = dataclasses.replace(base, zone=zone, **values)
         labels = table.get("ksk", [])
@@ -150,14 +164,22 @@ def _role(doc: tomlfile.TomlDocument, key: tomlfile.PathKey, item: Any) -> KskRo
             values[name] = value
         else:
             guess = tomlfile.nearest(name, (*_SCHEDULE_TIMES, *_SCHEDULE_FLAGS, "label"))
-            raise _err(doc, key, f"unknown key '{name}' in ksk_schedule"
-                       + (f"; did you mean '{guess}'?" if guess else ""))
+            raise _err(
+                doc,
+                key,
+                f"unknown key '{name}' in ksk_schedule"
+                + (f"; did you mean '{guess}'?" if guess else ""),
+            )
     return KskRole(**values)
 
 
 def _err(doc: tomlfile.TomlDocument, key: tomlfile.PathKey, problem: str) -> ConfigError:
-    return ConfigError(f"{doc.where(key)}: {problem}", hint="Correct the zones file.",
-                       path=doc.path, line=doc.line(key))
+    return ConfigError(
+        f"{doc.where(key)}: {problem}",
+        hint="Correct the zones file.",
+        path=doc.path,
+        line=doc.line(key),
+    )
 
 
 def _coerce(doc: tomlfile.TomlDocument, key: tomlfile.PathKey, tp: Any, value: Any) -> Any:

@@ -122,12 +122,13 @@ class Backup:
             data, why = b"", exc.reason
         else:
             why = "changed since the backup was verified"
-        if not data or not hmac.compare_digest(hashlib.sha256(data).hexdigest(),
-                                               entry.blob_sha256):
+        if not data or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), entry.blob_sha256):
             raise BackupTampered(
                 f"Blob {entry.blob} of key '{entry.label}' in {self.path.name} {why}.",
                 hint="Use another copy of this backup.",
-                path=str(self.path), failed=entry.blob, label=entry.label,
+                path=str(self.path),
+                failed=entry.blob,
+                label=entry.label,
             )
         return data
 

@@ -76,8 +76,9 @@ def read_image_bytes(data: bytes, name: str, pil_format: str) -> list[str]:
     from PIL import Image, UnidentifiedImageError
 
     too_big = DecodeError(
-        f"image {name} has more than the {MAX_PIXELS // 1_000_000} million pixels a scan "
-        "needs", hint="Scan at 150 to 600 dpi.")
+        f"image {name} has more than the {MAX_PIXELS // 1_000_000} million pixels a scan needs",
+        hint="Scan at 150 to 600 dpi.",
+    )
     try:
         with warnings.catch_warnings():  # Pillow's warning limit: ours is checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -91,8 +92,9 @@ def read_image_bytes(data: bytes, name: str, pil_format: str) -> list[str]:
     except Image.DecompressionBombError:  # Pillow's own, larger limit
         raise too_big from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DecodeError(f"cannot read image {name}: {exc}",
-                          hint="Scan the page again, or export it as PNG.") from None
+        raise DecodeError(
+            f"cannot read image {name}: {exc}", hint="Scan the page again, or export it as PNG."
+        ) from None
     found = zxingcpp.read_barcodes(
         gray,
         formats=zxingcpp.barcode_formats_from_str("QRCode"),
@@ -128,14 +130,22 @@ def _pdf_tool(name: str) -> str:
 def _run_pdf_tool(args: list[str], name: str) -> str:
     try:
         result = subprocess.run(  # noqa: S603 - fixed tool, our arguments
-            args, capture_output=True, text=True, check=False, timeout=PDF_TOOL_SECONDS,
+            args,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=PDF_TOOL_SECONDS,
         )
     except subprocess.TimeoutExpired:
-        raise DecodeError(f"{name} took longer than {PDF_TOOL_SECONDS} s to read",
-                          hint="Scan the pages again as images (PNG).") from None
+        raise DecodeError(
+            f"{name} took longer than {PDF_TOOL_SECONDS} s to read",
+            hint="Scan the pages again as images (PNG).",
+        ) from None
     if result.returncode != 0:
-        raise DecodeError(f"cannot read PDF {name}: {result.stderr.strip()}",
-                          hint="Scan the pages again, or export them as PNG.")
+        raise DecodeError(
+            f"cannot read PDF {name}: {result.stderr.strip()}",
+            hint="Scan the pages again, or export them as PNG.",
+        )
     return result.stdout
 
 
@@ -154,12 +164,33 @@ def rasterise_pdf(data: bytes, name: str, folder: Path, dpi: int) -> list[Path]:
         raise DecodeError(f"cannot read PDF {name}: it names no page count")
     pages = int(match.group(1))
     if pages > MAX_PDF_PAGES:
-        raise DecodeError(f"PDF {name} has {pages} pages, more than {MAX_PDF_PAGES}",
-                          hint="Pass the scans of one bundle only.")
+        raise DecodeError(
+            f"PDF {name} has {pages} pages, more than {MAX_PDF_PAGES}",
+            hint="Pass the scans of one bundle only.",
+        )
     side = str(PDF_PAGE_INCHES * dpi)
     _run_pdf_tool(
-        [_pdf_tool("pdftoppm"), "-r", str(dpi), "-gray", "-png", "-f", "1", "-l", str(pages),
-         "-x", "0", "-y", "0", "-W", side, "-H", side, str(copy), str(folder / "page")],
+        [
+            _pdf_tool("pdftoppm"),
+            "-r",
+            str(dpi),
+            "-gray",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            str(pages),
+            "-x",
+            "0",
+            "-y",
+            "0",
+            "-W",
+            side,
+            "-H",
+            side,
+            str(copy),
+            str(folder / "page"),
+        ],
         name,
     )
     return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rpartition("-")[2]))
@@ -178,8 +209,9 @@ def read_scans(paths: Iterable[Path], dpi: int = 200) -> Collector:
             with tempfile.TemporaryDirectory(prefix="appliance-decode-") as tmp:
                 pages = rasterise_pdf(data, path.name, Path(tmp), dpi)
                 for page_no, page in enumerate(pages, start=1):
-                    texts = read_image_bytes(page.read_bytes(), f"{path.name} page {page_no}",
-                                             "PNG")
+                    texts = read_image_bytes(
+                        page.read_bytes(), f"{path.name} page {page_no}", "PNG"
+                    )
                     collector.add_texts(texts, f"{path.name} page {page_no}")
         else:
             collector.add_texts(read_image_bytes(data, path.name, pil), path.name)

@@ -56,8 +56,15 @@ class World:
         def stamp() -> str:
             return clock().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-        return Engine(load_script(script, registry), registry, operator, workspace,
-                      config=self.config, services=services, clock=stamp)
+        return Engine(
+            load_script(script, registry),
+            registry,
+            operator,
+            workspace,
+            config=self.config,
+            services=services,
+            clock=stamp,
+        )
 
     def new_workspace(self, script_id: str) -> Path:
         """A fresh folder per ceremony (a finished one is its record, never reused)."""

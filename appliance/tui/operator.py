@@ -76,8 +76,9 @@ class TuiOperator:
 
     # ---- the Operator port ----------------------------------------------------------------
     def attendance(self, seats: Sequence[str], optional: Sequence[str]) -> Mapping[str, str]:
-        names: dict[str, str] = self._on_loop(self.screen.ask_attendance, list(seats),
-                                              list(optional))
+        names: dict[str, str] = self._on_loop(
+            self.screen.ask_attendance, list(seats), list(optional)
+        )
         self.screen.attendance = dict(names)
         return names
 
@@ -131,8 +132,10 @@ class TuiOperator:
     def locate_input(self, step_id: str, name: str, description: str) -> str:
         path: str | None = self._on_loop(self.screen.ask_input, name, description)
         if path is None:
-            raise OperatorCancelled(f"No file was chosen for input '{name}'.",
-                                    hint="Insert the media holding it, then retry.")
+            raise OperatorCancelled(
+                f"No file was chosen for input '{name}'.",
+                hint="Insert the media holding it, then retry.",
+            )
         return path
 
     def notify(self, step_id: str | None, text: str, level: Level = "info") -> None:

@@ -53,8 +53,10 @@ def journal_lines(entries: Sequence[Entry]) -> list[str]:
         data = json.dumps(e.data, sort_keys=True)
         if len(data) > 160:
             data = data[:157] + "..."
-        out.append(f"{e.seq:>3} {e.time[11:19]} {e.kind:<10} {e.step or '-':<14} "
-                   f"{e.actor or '-':<5} {e.digest[:10]}")
+        out.append(
+            f"{e.seq:>3} {e.time[11:19]} {e.kind:<10} {e.step or '-':<14} "
+            f"{e.actor or '-':<5} {e.digest[:10]}"
+        )
         out.append(f"      {data}")
     return out
 
@@ -101,9 +103,7 @@ def analysis_lines(workspace: Path, world: World) -> list[str]:
         "",
     ]
     for cset in roster.active_sets():
-        holders = tuple(
-            quorum.Holder(m.holder, P_ABSENT, P_COMPROMISE) for m in cset.live_members
-        )
+        holders = tuple(quorum.Holder(m.holder, P_ABSENT, P_COMPROMISE) for m in cset.live_members)
         qs = quorum.QuorumSet(f"{cset.set_id} {cset.subject}", cset.threshold, holders)
         out += render.single(qs, quorum.risk(qs))
         out += render.holders(qs)
@@ -137,8 +137,14 @@ def roster_checks(world: World) -> list[CheckResult]:
     try:
         roster = _load(path)
     except (ApplianceError, ValueError, KeyError) as exc:
-        return [CheckResult("roster", "FAIL", f"{path.name} cannot be read: {exc}",
-                            "Use the roster written by the last credential ceremony.")]
+        return [
+            CheckResult(
+                "roster",
+                "FAIL",
+                f"{path.name} cannot be read: {exc}",
+                "Use the roster written by the last credential ceremony.",
+            )
+        ]
     findings = reports.report(roster, now=world.clock())
     if not findings:
         sets = len(roster.active_sets())

@@ -1,12 +1,12 @@
 """`python -m vcard`: bring the demo world's card readers up and script the room.
 
-    python -m vcard up --state DIR        pcscd + vpcd readers + card server (idempotent)
-    python -m vcard down                  stop what `up` started
-    python -m vcard create NAME [--serial XXXXXXXX]
-    python -m vcard insert NAME [--reader 0|1]
-    python -m vcard remove (--reader 0|1 | --card NAME)
-    python -m vcard list
-    python -m vcard serve --state DIR --control SOCK   (the server itself; `up` runs it)
+python -m vcard up --state DIR        pcscd + vpcd readers + card server (idempotent)
+python -m vcard down                  stop what `up` started
+python -m vcard create NAME [--serial XXXXXXXX]
+python -m vcard insert NAME [--reader 0|1]
+python -m vcard remove (--reader 0|1 | --card NAME)
+python -m vcard list
+python -m vcard serve --state DIR --control SOCK   (the server itself; `up` runs it)
 """
 
 from __future__ import annotations

@@ -563,9 +563,7 @@ class VirtualCard:
         return self._public_template(key)
 
     def _sign(self, slot: str, digest: bytes) -> bytes:
-        algorithm = {32: hashes.SHA256(), 48: hashes.SHA384(), 64: hashes.SHA512()}.get(
-            len(digest)
-        )
+        algorithm = {32: hashes.SHA256(), 48: hashes.SHA384(), 64: hashes.SHA512()}.get(len(digest))
         if algorithm is None:
             raise Status(0x6A80)
         if not self._is_p256(slot):

@@ -34,8 +34,9 @@ def _hsm_ksk(softhsm: SoftHsm, tmp_path: Path, algorithm: int) -> tuple[Path, st
     softhsm.init_token(token)
     label = f"ksk-{algorithm}"
     with softhsm.open(token) as session:
-        made = keygen.generate_key(session, algorithm, role="ksk", zone=ZONE, label=label,
-                                   allow_uncoverable=True)
+        made = keygen.generate_key(
+            session, algorithm, role="ksk", zone=ZONE, label=label, allow_uncoverable=True
+        )
         dnskey_key = made.key.dnskey_public_key
     return softhsm.config_file(tmp_path, token), label, dnskey_key
 
@@ -46,12 +47,22 @@ def _hsm_ksk(softhsm: SoftHsm, tmp_path: Path, algorithm: int) -> tuple[Path, st
     ids=["p256-90d", "p256-365d", "rsa2048-90d", "rsa2048-365d"],
 )
 def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_slot(
-    tmp_path: Path, softhsm: SoftHsm, capsys: pytest.CaptureFixture[str], algorithm: int,
-    days: int, zsk_lifetime: str,
+    tmp_path: Path,
+    softhsm: SoftHsm,
+    capsys: pytest.CaptureFixture[str],
+    algorithm: int,
+    days: int,
+    zsk_lifetime: str,
 ) -> None:
     config, label, dnskey_key = _hsm_ksk(softhsm, tmp_path, algorithm)
-    knot = KnotZsk(tmp_path / "zsk", ZONE, algorithm, zsk_lifetime=zsk_lifetime,
-                   rrsig_lifetime="30d", rrsig_refresh="10d")
+    knot = KnotZsk(
+        tmp_path / "zsk",
+        ZONE,
+        algorithm,
+        zsk_lifetime=zsk_lifetime,
+        rrsig_lifetime="30d",
+        rrsig_refresh="10d",
+    )
     start = (int(time.time()) // 3600) * 3600
     ksr = tmp_path / "interop.ksr"
     ksr.write_bytes(knot.make_ksr(start, days))
@@ -66,8 +77,24 @@ def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_sl
     os.close(write_end)
     out = tmp_path / "out"
     try:
-        assert main(["--config", str(config), "ksr", "sign", "--zones", str(zones), "--out",
-                     str(out), "--pin-fd", str(read_end), str(ksr)]) == 0
+        assert (
+            main(
+                [
+                    "--config",
+                    str(config),
+                    "ksr",
+                    "sign",
+                    "--zones",
+                    str(zones),
+                    "--out",
+                    str(out),
+                    "--pin-fd",
+                    str(read_end),
+                    str(ksr),
+                ]
+            )
+            == 0
+        )
     finally:
         os.close(read_end)
     skr_path = out / "interop.skr"
@@ -79,15 +106,33 @@ def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_sl
     knot.import_skr(skr_path)
 
     ksk_file = tmp_path / "ksk.key"
-    ksk_file.write_text(f"{ZONE} 3600 IN DNSKEY 257 3 {algorithm} "
-                        f"{base64.b64encode(dnskey_key).decode()}\n")
+    ksk_file.write_text(
+        f"{ZONE} 3600 IN DNSKEY 257 3 {algorithm} {base64.b64encode(dnskey_key).decode()}\n"
+    )
     # The published DNSKEY/DS come from the same HSM key.
     read_end, write_end = os.pipe()
     os.write(write_end, softhsm.pin() + b"\n")
     os.close(write_end)
     try:
-        assert main(["--config", str(config), "ksr", "publish", "--zone", ZONE, "--label",
-                     label, "--pin-fd", str(read_end), "--ttl", "3600"]) == 0
+        assert (
+            main(
+                [
+                    "--config",
+                    str(config),
+                    "ksr",
+                    "publish",
+                    "--zone",
+                    ZONE,
+                    "--label",
+                    label,
+                    "--pin-fd",
+                    str(read_end),
+                    "--ttl",
+                    "3600",
+                ]
+            )
+            == 0
+        )
     finally:
         os.close(read_end)
     printed = capsys.readouterr().out
@@ -106,8 +151,9 @@ def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_sl
 
 def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
     """The labs path (--software-ksk) produces the same interoperable SKR."""
-    knot = KnotZsk(tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d",
-                   rrsig_refresh="10d")
+    knot = KnotZsk(
+        tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
+    )
     start = (int(time.time()) // 3600) * 3600
     ksr = tmp_path / "interop.ksr"
     ksr.write_bytes(knot.make_ksr(start, 60))
@@ -115,11 +161,27 @@ def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
     pem = tmp_path / "ksk.pem"
     pem.write_bytes(ksk.to_pem())
     zones = tmp_path / "zones.toml"
-    zones.write_text(f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [13]\n'
-                     'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n')
+    zones.write_text(
+        f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n'
+    )
     out = tmp_path / "out"
-    assert main(["ksr", "sign", "--zones", str(zones), "--out", str(out),
-                 "--software-ksk", f"ksk1={pem}", str(ksr)]) == 0
+    assert (
+        main(
+            [
+                "ksr",
+                "sign",
+                "--zones",
+                str(zones),
+                "--out",
+                str(out),
+                "--software-ksk",
+                f"ksk1={pem}",
+                str(ksr),
+            ]
+        )
+        == 0
+    )
     skr_path = out / "interop.skr"
     assert knot.validate_skr(skr_path).stderr == ""
     knot.import_skr(skr_path)
@@ -135,8 +197,9 @@ def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
 
 def test_a_corrupted_skr_is_caught_by_validate_skr_stderr(tmp_path: Path) -> None:
     """The check above is meaningful: Knot reports a bad signature on stderr (exit 0)."""
-    knot = KnotZsk(tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d",
-                   rrsig_refresh="10d")
+    knot = KnotZsk(
+        tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
+    )
     start = (int(time.time()) // 3600) * 3600
     ksr = tmp_path / "interop.ksr"
     ksr.write_bytes(knot.make_ksr(start, 30))
@@ -144,11 +207,27 @@ def test_a_corrupted_skr_is_caught_by_validate_skr_stderr(tmp_path: Path) -> Non
     pem = tmp_path / "ksk.pem"
     pem.write_bytes(ksk.to_pem())
     zones = tmp_path / "zones.toml"
-    zones.write_text(f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [13]\n'
-                     'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n')
+    zones.write_text(
+        f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n'
+    )
     out = tmp_path / "out"
-    assert main(["ksr", "sign", "--zones", str(zones), "--out", str(out),
-                 "--software-ksk", f"ksk1={pem}", str(ksr)]) == 0
+    assert (
+        main(
+            [
+                "ksr",
+                "sign",
+                "--zones",
+                str(zones),
+                "--out",
+                str(out),
+                "--software-ksk",
+                f"ksk1={pem}",
+                str(ksr),
+            ]
+        )
+        == 0
+    )
     skr = (out / "interop.skr").read_text().splitlines()
     index = next(i for i, line in enumerate(skr) if " RRSIG DNSKEY " in line) + 2
     line = skr[index]

@@ -40,8 +40,10 @@ def namespace(name: str, veth: bool) -> Iterator[str]:
     try:
         subprocess.run([ip, "-n", name, "link", "set", "lo", "up"], check=True)
         if veth:
-            subprocess.run([ip, "-n", name, "link", "add", "relv0", "type", "veth", "peer",
-                            "name", "relv1"], check=True)
+            subprocess.run(
+                [ip, "-n", name, "link", "add", "relv0", "type", "veth", "peer", "name", "relv1"],
+                check=True,
+            )
             subprocess.run([ip, "-n", name, "link", "set", "relv0", "up"], check=True)
             subprocess.run([ip, "-n", name, "link", "set", "relv1", "up"], check=True)
         yield ip
@@ -63,19 +65,42 @@ def _files(tmp: Path, required: bool) -> list[str]:
         '[inputs]\ndoc = "doc.txt"\n'
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    (tmp / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    return [sys.executable, "-m", "appliance", "--config", str(tmp / "config.toml"), "run",
-            str(MINI), "--answers", str(tmp / "answers.toml"), "--signing-key",
-            str(tmp / "key.pem"), "--workspace", str(tmp / "ws")]
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return [
+        sys.executable,
+        "-m",
+        "appliance",
+        "--config",
+        str(tmp / "config.toml"),
+        "run",
+        str(MINI),
+        "--answers",
+        str(tmp / "answers.toml"),
+        "--signing-key",
+        str(tmp / "key.pem"),
+        "--workspace",
+        str(tmp / "ws"),
+    ]
 
 
 def _run_in(ip: str, name: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "APPLIANCE_KILL_AT"}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([ip, "netns", "exec", name, *argv], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=ROOT, check=False)
+    return subprocess.run(
+        [ip, "netns", "exec", name, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_a_veth_interface_up_refuses_the_ceremony(tmp_path: Path) -> None:
@@ -116,9 +141,18 @@ def test_the_development_override_is_recorded_loudly(tmp_path: Path) -> None:
     step = next(e for e in state.entries if e.kind == "action" and e.step == "airgap")
     assert step.data["result"]["enforced"] is False
     verify = subprocess.run(
-        [sys.executable, "-m", "appliance", "verify", "journal",
-         str(tmp_path / "ws/journal.jsonl")],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "verify",
+            "journal",
+            str(tmp_path / "ws/journal.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert "NOT ENFORCED" in verify.stdout, verify.stdout
 

@@ -126,20 +126,34 @@ class Issued:
 def issue(purpose: Purpose, prefix: str) -> Issued:
     cards = {f"{prefix}{i:04X}": new_card(f"{prefix}{i:04X}") for i in range(1, 4)}
     specs = [
-        HolderSpec("CO" if purpose is Purpose.HSM_ACTIVATION else "RKSH", f"H{i}",
-                   holder(PullingTransport(c)), login=f"X{i}")
+        HolderSpec(
+            "CO" if purpose is Purpose.HSM_ACTIVATION else "RKSH",
+            f"H{i}",
+            holder(PullingTransport(c)),
+            login=f"X{i}",
+        )
         for i, c in enumerate(cards.values(), start=1)
     ]
     seen: list[bytes] = []
     if purpose is Purpose.HSM_ACTIVATION:
         done = issue_activation_set(
-            Roster(), token_label="tok", threshold=2, holders=specs, choose_pins=pins,
-            set_user_pin=lambda p: seen.append(bytes(p)), now=NOW,
+            Roster(),
+            token_label="tok",
+            threshold=2,
+            holders=specs,
+            choose_pins=pins,
+            set_user_pin=lambda p: seen.append(bytes(p)),
+            now=NOW,
         )
     else:
         done = issue_backup_set(
-            Roster(), backup_name="tok", threshold=2, holders=specs, choose_pins=pins,
-            make_backup=lambda k: seen.append(bytes(k)), now=NOW,
+            Roster(),
+            backup_name="tok",
+            threshold=2,
+            holders=specs,
+            choose_pins=pins,
+            make_backup=lambda k: seen.append(bytes(k)),
+            now=NOW,
         )
     return Issued(done.roster, done.set_id, cards, seen[0])
 
@@ -188,8 +202,10 @@ def pull_everywhere(
             for ins, ref, value in t.pins_seen:
                 assert value in meant_pins, (name, n, phase, f"INS {ins:02X} P2 {ref:02X}")
             tally.tried += 1
-    print(f"\n{name}: {tally.tried} pull points ({total} APDU boundaries x before/after), "
-          f"errors seen: {sorted(tally.errors)}")
+    print(
+        f"\n{name}: {tally.tried} pull points ({total} APDU boundaries x before/after), "
+        f"errors seen: {sorted(tally.errors)}"
+    )
     return tally
 
 
@@ -203,8 +219,7 @@ def test_activation_quorum_survives_a_pull_at_every_apdu() -> None:
         try:
             session.present(holder(t), bytearray(pin_of(serials[0])))
             # the second officer's card is fine; the first one's is the one pulled
-            session.present(holder(PullingTransport(clone(second))),
-                            bytearray(pin_of(serials[1])))
+            session.present(holder(PullingTransport(clone(second))), bytearray(pin_of(serials[1])))
             return quorum_mod.activate_hsm(session, lambda pin: bytes(pin))
         finally:
             session.close()
@@ -212,8 +227,9 @@ def test_activation_quorum_survives_a_pull_at_every_apdu() -> None:
     def check(t: PullingTransport, result: object) -> None:
         assert result == world.secret_check
 
-    tally = pull_everywhere("HSM activation (pin-quorum)", first, attempt, check,
-                            {pin_of(serials[0])})
+    tally = pull_everywhere(
+        "HSM activation (pin-quorum)", first, attempt, check, {pin_of(serials[0])}
+    )
     assert tally.tried >= 10
 
 
@@ -226,7 +242,10 @@ def test_a_retry_within_the_same_quorum_session_is_accepted() -> None:
     first, second = world.cards[serials[0]], world.cards[serials[1]]
     total = points(
         lambda t: QuorumSession(world.roster, world.set_id).present(
-            holder(t), bytearray(pin_of(serials[0]))), first)
+            holder(t), bytearray(pin_of(serials[0]))
+        ),
+        first,
+    )
     tried = 0
     for n in range(1, total + 1):
         for phase in ("before", "after"):
@@ -240,8 +259,9 @@ def test_a_retry_within_the_same_quorum_session_is_accepted() -> None:
                 t.reinsert()
                 session.present(holder(t), bytearray(pin_of(serials[0])))
                 assert session.have == 1, (n, phase)
-                session.present(holder(PullingTransport(clone(second))),
-                                bytearray(pin_of(serials[1])))
+                session.present(
+                    holder(PullingTransport(clone(second))), bytearray(pin_of(serials[1]))
+                )
                 assert quorum_mod.activate_hsm(session, bytes) == world.secret_check
             tried += 1
     print(f"\nquorum session re-seat: {tried} pull points")
@@ -254,16 +274,16 @@ def test_restore_key_quorum_survives_a_pull_at_every_apdu() -> None:
 
     def attempt(t: PullingTransport) -> object:
         with QuorumSession(world.roster, world.set_id) as session:
-            session.present(holder(PullingTransport(clone(second))),
-                            bytearray(pin_of(serials[1])))
+            session.present(holder(PullingTransport(clone(second))), bytearray(pin_of(serials[1])))
             session.present(holder(t), bytearray(pin_of(serials[2])))
             return quorum_mod.with_backup_key(session, lambda key: bytes(key))
 
     def check(t: PullingTransport, result: object) -> None:
         assert result == world.secret_check
 
-    tally = pull_everywhere("restore (backup-key quorum)", third, attempt, check,
-                            {pin_of(serials[2])})
+    tally = pull_everywhere(
+        "restore (backup-key quorum)", third, attempt, check, {pin_of(serials[2])}
+    )
     assert tally.tried >= 10
 
 
@@ -298,8 +318,15 @@ def test_enrolment_survives_a_pull_at_every_apdu() -> None:
         card = holder(t, enrolment=True)  # the room opens a card to enrol this way
         spec = HolderSpec("RKSH", "Rita", card, login="RKSH1")
         provision_card(spec, pins(spec))
-        return seal_member(card=card, share=bytearray(share), purpose=Purpose.BACKUP_KEY,
-                           role="RKSH", holder="Rita", when=NOW, write_to_card=True)
+        return seal_member(
+            card=card,
+            share=bytearray(share),
+            purpose=Purpose.BACKUP_KEY,
+            role="RKSH",
+            holder="Rita",
+            when=NOW,
+            write_to_card=True,
+        )
 
     def check(t: PullingTransport, member: object) -> None:
         card = holder(t)
@@ -310,9 +337,15 @@ def test_enrolment_survives_a_pull_at_every_apdu() -> None:
         assert t.card.state.pw3 == admin_of(serial).hex()
         assert t.card.state.tries_pw3 == 3
 
-    meant = {pin_of(serial), admin_of(serial), FACTORY_USER_PIN, FACTORY_ADMIN_PIN,
-             FACTORY_USER_PIN + pin_of(serial), FACTORY_ADMIN_PIN + admin_of(serial),
-             b"\xff" * 8}
+    meant = {
+        pin_of(serial),
+        admin_of(serial),
+        FACTORY_USER_PIN,
+        FACTORY_ADMIN_PIN,
+        FACTORY_USER_PIN + pin_of(serial),
+        FACTORY_ADMIN_PIN + admin_of(serial),
+        b"\xff" * 8,
+    }
     tally = pull_everywhere("enrolment (provision + seal)", blank, attempt, check, meant)
     assert tally.tried >= 40
 
@@ -333,12 +366,24 @@ def test_retest_and_quorum_through_pcscd_with_the_card_pulled_at_every_apdu(
     specs = []
     for i, c in enumerate(made):
         vc = VirtualCard.open(card_room.state_file(c.name))
-        specs.append(HolderSpec("RKSH", f"H{i}", OpenPgpHolderCard(
-            OpenPgpSession(DirectTransport(vc))), login=f"R{i}"))
+        specs.append(
+            HolderSpec(
+                "RKSH",
+                f"H{i}",
+                OpenPgpHolderCard(OpenPgpSession(DirectTransport(vc))),
+                login=f"R{i}",
+            )
+        )
     keys: list[bytes] = []
-    done = issue_backup_set(Roster(), backup_name="tok", threshold=2, holders=specs,
-                            choose_pins=pins, make_backup=lambda k: keys.append(bytes(k)),
-                            now=NOW)
+    done = issue_backup_set(
+        Roster(),
+        backup_name="tok",
+        threshold=2,
+        holders=specs,
+        choose_pins=pins,
+        make_backup=lambda k: keys.append(bytes(k)),
+        now=NOW,
+    )
     for spec in specs:
         spec.card._s._transport.card.save()  # type: ignore[attr-defined]
     roster, set_id = done.roster, done.set_id
@@ -461,17 +506,27 @@ def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
 
     def run(ws: Path) -> tuple[Any, AnswersOperator]:
         room = VirtualCardRoom(world.cards)
-        cards = {seat: CardAnswer(name, (e2e.user_pin(world.serials[name]),))
-                 for seat, name in world.seats.items() if seat.startswith("CO")}
+        cards = {
+            seat: CardAnswer(name, (e2e.user_pin(world.serials[name]),))
+            for seat, name in world.seats.items()
+            if seat.startswith("CO")
+        }
         people = {k: v for k, v in e2e.PEOPLE.items() if k in ("CA", "IW", "CO1", "CO2", "CO3")}
-        answers = Answers(attendance=people, inputs={"roster": roster}, cards=cards,
-                          action_failed="retry", max_retries=2)
+        answers = Answers(
+            attendance=people,
+            inputs={"roster": roster},
+            cards=cards,
+            action_failed="retry",
+            max_retries=2,
+        )
         op = AnswersOperator(answers, card_slots=room)
         engine = Engine(
-            loads_script(script_path.read_bytes(), str(script_path), registry), registry, op,
-            ws, config=load_config(world.config),
-            services=Services(cards=room, card_slots=room,
-                              airgap_root=world.folder / "root"),
+            loads_script(script_path.read_bytes(), str(script_path), registry),
+            registry,
+            op,
+            ws,
+            config=load_config(world.config),
+            services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
             inputs={"roster": roster},
         )
         return engine.run(), op
@@ -528,17 +583,26 @@ def test_restore_into_softhsm_after_a_pull_at_every_apdu_of_a_shareholders_turn(
         wanted = sorted(o.label for o in session.key_objects())
         backups = tmp_path / "backups"
         done = issue_backup_set(
-            Roster(), backup_name=label, threshold=2,
-            holders=[HolderSpec("RKSH", f"H{i}", holder(PullingTransport(c)), login=f"R{i}")
-                     for i, c in enumerate(cards.values())],
+            Roster(),
+            backup_name=label,
+            threshold=2,
+            holders=[
+                HolderSpec("RKSH", f"H{i}", holder(PullingTransport(c)), login=f"R{i}")
+                for i, c in enumerate(cards.values())
+            ],
             choose_pins=pins,
             make_backup=lambda key: made.append(
-                create_backup(session, key, backups, lock=False).backup.path),
+                create_backup(session, key, backups, lock=False).backup.path
+            ),
             now=NOW,
         )
     serials = list(cards)
-    total = points(lambda t: QuorumSession(done.roster, done.set_id).present(
-        holder(t), bytearray(pin_of(serials[0]))), cards[serials[0]])
+    total = points(
+        lambda t: QuorumSession(done.roster, done.set_id).present(
+            holder(t), bytearray(pin_of(serials[0]))
+        ),
+        cards[serials[0]],
+    )
     tried = 0
     for n in range(1, total + 1):
         softhsm.delete_token(label)
@@ -549,13 +613,16 @@ def test_restore_into_softhsm_after_a_pull_at_every_apdu_of_a_shareholders_turn(
                 session.present(holder(t), bytearray(pin_of(serials[0])))
             t.reinsert()
             session.present(holder(t), bytearray(pin_of(serials[0])))
-            session.present(holder(PullingTransport(clone(cards[serials[1]]))),
-                            bytearray(pin_of(serials[1])))
+            session.present(
+                holder(PullingTransport(clone(cards[serials[1]]))), bytearray(pin_of(serials[1]))
+            )
             with softhsm.open(label) as fresh:
                 result = quorum_mod.with_backup_key(
-                    session, lambda key, fresh=fresh: restore_backup(
-                        fresh, made[0], key,
-                        expected_fingerprint=ceremony.fingerprint()))
+                    session,
+                    lambda key, fresh=fresh: restore_backup(
+                        fresh, made[0], key, expected_fingerprint=ceremony.fingerprint()
+                    ),
+                )
                 assert result is not None
                 assert sorted(o.label for o in fresh.key_objects()) == wanted, n
         assert t.card.state.tries_pw1 == 3

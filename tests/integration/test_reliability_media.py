@@ -55,8 +55,9 @@ def media(tmp_path: Path) -> Path:
         ("missing.txt", "Cannot read"),
     ],
 )
-def test_workspace_refuses_hostile_inputs(media: Path, tmp_path: Path, name: str,
-                                          says: str) -> None:
+def test_workspace_refuses_hostile_inputs(
+    media: Path, tmp_path: Path, name: str, says: str
+) -> None:
     ws = Workspace(tmp_path / "ws")
     ws.ensure()
     with pytest.raises(CeremonyError, match=says) as refused:
@@ -74,8 +75,7 @@ def test_workspace_refuses_a_device() -> None:
     assert ws.copy_input("ok", Path(__file__)).size == Path(__file__).stat().st_size
 
 
-def test_a_ceremony_step_reading_a_linked_input_fails_cleanly(media: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_ceremony_step_reading_a_linked_input_fails_cleanly(media: Path, tmp_path: Path) -> None:
     """The mini ceremony's hash.readaloud step given a link: the action fails with the
     reason (the headless operator aborts), no traceback, the appliance file not copied."""
     from cryptography.hazmat.primitives import serialization
@@ -90,15 +90,36 @@ def test_a_ceremony_step_reading_a_linked_input_fails_cleanly(media: Path,
         f'[inputs]\ndoc = "{media / "link.txt"}"\n'
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "appliance", "--config", str(tmp_path / "config.toml"), "run",
-         str(ROOT / "tests/data/ceremony/mini.toml"), "--answers",
-         str(tmp_path / "answers.toml"), "--signing-key", str(tmp_path / "key.pem"),
-         "--airgap-root", str(tmp_path / "root"), "--workspace", str(tmp_path / "ws")],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "--config",
+            str(tmp_path / "config.toml"),
+            "run",
+            str(ROOT / "tests/data/ceremony/mini.toml"),
+            "--answers",
+            str(tmp_path / "answers.toml"),
+            "--signing-key",
+            str(tmp_path / "key.pem"),
+            "--airgap-root",
+            str(tmp_path / "root"),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
     out = done.stdout + done.stderr
     assert done.returncode != 0
@@ -115,9 +136,13 @@ def _bundle(tmp_path: Path) -> tuple[Path, bytes, Any]:
     from tests.unit.test_fuzz_inputs import signer
 
     b = bundle_mod.build_bundle(
-        ceremony_id="media", script_sha256="0" * 64, journal_head="1" * 64,
+        ceremony_id="media",
+        script_sha256="0" * 64,
+        journal_head="1" * 64,
         artifacts=[bundle_mod.Artifact("skr.txt", b"signed key response\n", "text/plain")],
-        signer=signer(), created="2026-12-04T10:00:00Z", appliance_version="0",
+        signer=signer(),
+        created="2026-12-04T10:00:00Z",
+        appliance_version="0",
         image_sha256="2" * 64,
     )
     return bundle_mod.write_bundle(b, tmp_path / "media"), signer().public_key_der(), b
@@ -162,7 +187,8 @@ def test_unexpected_files_in_a_bundle_folder_are_refused_by_name(tmp_path: Path)
     folder, public, made = _bundle(tmp_path)
     (folder / bundle_mod.SHEET_NAME).write_bytes(b"%PDF-1.4 the printed form\n")
     assert [a.name for a in bundle_mod.read_bundle_dir(folder, public).artifacts] == [
-        "skr.txt"]  # the appliance's own sheet beside the bundle is no stranger
+        "skr.txt"
+    ]  # the appliance's own sheet beside the bundle is no stranger
     (folder / "evil.sh").write_bytes(b"#!/bin/sh\nrm -rf /\n")
     (folder / "sub").mkdir()
     with pytest.raises(ApplianceError, match="did not write there: 'evil.sh', 'sub'") as err:
@@ -195,8 +221,7 @@ def backup(softhsm: Any, tmp_path: Path) -> Any:
         with softhsm.open(label) as session:
             ceremony = keygen.generate_ceremony_key(session)
             keygen.generate_key(session, 13, role="zsk", zone="example.")
-            made = create_backup(session, bytearray(range(32)), tmp_path / "backups",
-                                 lock=False)
+            made = create_backup(session, bytearray(range(32)), tmp_path / "backups", lock=False)
             yield made.backup.path, ceremony
     finally:
         softhsm.delete_token(label)
@@ -264,12 +289,18 @@ def test_backup_blob_paths_and_links_cannot_leave_the_backup(backup: Any, tmp_pa
         loaded.blob(loaded.entries[0])
 
 
-@pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
-                                            ("folder", "not a regular file"),
-                                            ("huge.bin", "limit"),
-                                            ("link.txt", "symbolic link")])
-def test_the_ksr_reader_refuses_fifos_folders_huge_files_and_links(media: Path, name: str,
-                                                             says: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("fifo", "not a regular file"),
+        ("folder", "not a regular file"),
+        ("huge.bin", "limit"),
+        ("link.txt", "symbolic link"),
+    ],
+)
+def test_the_ksr_reader_refuses_fifos_folders_huge_files_and_links(
+    media: Path, name: str, says: str
+) -> None:
     """`appliance ksr inspect|check|sign` read the media directly (formats.read_limited):
     a FIFO used to block open() forever."""
     from appliance.dnssec import formats
@@ -279,12 +310,18 @@ def test_the_ksr_reader_refuses_fifos_folders_huge_files_and_links(media: Path, 
         formats.load_document(media / name, InputLimits(max_bytes=MAX_INPUT_BYTES))
 
 
-@pytest.mark.parametrize(("name", "says"), [("fifo", "not a regular file"),
-                                            ("folder", "not a regular file"),
-                                            ("huge.bin", "larger than"),
-                                            ("link.txt", "symbolic link")])
-def test_the_roster_reader_refuses_fifos_folders_huge_files_and_links(media: Path, name: str,
-                                                                says: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("fifo", "not a regular file"),
+        ("folder", "not a regular file"),
+        ("huge.bin", "larger than"),
+        ("link.txt", "symbolic link"),
+    ],
+)
+def test_the_roster_reader_refuses_fifos_folders_huge_files_and_links(
+    media: Path, name: str, says: str
+) -> None:
     from appliance.sharing import roster as rosters
 
     if name == "huge.bin":
@@ -299,8 +336,9 @@ def test_a_backup_whose_manifest_or_blob_is_a_fifo_is_refused(backup: Any) -> No
 
     folder, ceremony = backup
     public = ceremony.public_key_der()
-    blob = folder / json.loads((folder / "manifest.json").read_bytes())["manifest"]["keys"][0][
-        "blob"]
+    blob = (
+        folder / json.loads((folder / "manifest.json").read_bytes())["manifest"]["keys"][0]["blob"]
+    )
     original = blob.read_bytes()
     blob.unlink()
     os.mkfifo(blob)
@@ -428,18 +466,36 @@ def test_decode_cli_refuses_a_linked_scan_or_bundle_and_writes_nothing(
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
-    (tmp_path / "pub.pem").write_bytes(key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "pub.pem").write_bytes(
+        key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     (media / "scan.png").symlink_to(_png(tmp_path / "real.png"))
     folder, _, _ = _bundle(tmp_path)
     (tmp_path / "bundle-link").symlink_to(folder)
-    for target, says in ((media / "scan.png", "scan.png is a symbolic link"),
-                         (tmp_path / "bundle-link", "bundle-link is a symbolic link")):
+    for target, says in (
+        (media / "scan.png", "scan.png is a symbolic link"),
+        (tmp_path / "bundle-link", "bundle-link is a symbolic link"),
+    ):
         out = tmp_path / f"out-{target.name}"
         done = subprocess.run(
-            [sys.executable, "-m", "appliance", "decode", str(target), "--pubkey",
-             str(tmp_path / "pub.pem"), "--out", str(out)],
-            capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "decode",
+                str(target),
+                "--pubkey",
+                str(tmp_path / "pub.pem"),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
         )
         text = done.stdout + done.stderr
         assert done.returncode != 0 and says in text and "Traceback" not in text, text

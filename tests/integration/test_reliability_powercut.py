@@ -47,8 +47,13 @@ POINTS = int(os.environ.get("APPLIANCE_POWERCUT_POINTS", "26"))
 SEED = int(os.environ.get("APPLIANCE_POWERCUT_SEED", "12"))
 SHARED = ("exercise", "ksk-generate", "ksr-sign", "backup")  # one world for all their runs
 FRESH = (  # scripts that change the token, cards or roster: a world per run
-    "hsm-init", "restore", "rksh-enroll", "credential-retest", "credential-rekey",
-    "holder-replace", "location-hint",
+    "hsm-init",
+    "restore",
+    "rksh-enroll",
+    "credential-retest",
+    "credential-rekey",
+    "holder-replace",
+    "location-hint",
 )
 SCRIPTS = SHARED + FRESH
 TOKEN = "reliability-powercut"
@@ -73,8 +78,11 @@ def _world_json(world: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(world):
         value = getattr(world, f.name)
-        out[f.name] = value.hex() if isinstance(value, bytes) else (
-            str(value) if isinstance(value, Path) else value)
+        out[f.name] = (
+            value.hex()
+            if isinstance(value, bytes)
+            else (str(value) if isinstance(value, Path) else value)
+        )
     return out
 
 
@@ -120,7 +128,10 @@ def _run_headless(world: Any, spec: dict[str, Any]) -> tuple[Any, Any]:
     )
     operator = AnswersOperator(answers, card_slots=room)
     engine = Engine(
-        loaded, registry, operator, Path(spec["ws"]),
+        loaded,
+        registry,
+        operator,
+        Path(spec["ws"]),
         config=load_config(world.config),
         services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
         inputs=spec["inputs"],
@@ -138,13 +149,26 @@ def child(spec_path: str) -> None:
         raise SystemExit(1)
 
 
-def _spec(tmp: Path, world: Any, script: str, inputs: dict[str, str], ws: Path,
-          extra: dict[str, Any] | None = None) -> Path:
+def _spec(
+    tmp: Path,
+    world: Any,
+    script: str,
+    inputs: dict[str, str],
+    ws: Path,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     path = tmp / f"spec-{ws.name}.json"
-    path.write_text(json.dumps({
-        "world": _world_json(world),
-        "script": script, "inputs": inputs, "ws": str(ws), **(extra or {}),
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "world": _world_json(world),
+                "script": script,
+                "inputs": inputs,
+                "ws": str(ws),
+                **(extra or {}),
+            }
+        )
+    )
     return path
 
 
@@ -153,10 +177,19 @@ def _run(spec: Path, kill: str | None = None) -> subprocess.CompletedProcess[str
     env["PYTHONPATH"] = str(ROOT)
     if kill:
         env["APPLIANCE_KILL_AT"] = kill
-    code = "import sys; from tests.integration.test_reliability_powercut import child; " \
-           "child(sys.argv[1])"
-    return subprocess.run([sys.executable, "-c", code, str(spec)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
+    code = (
+        "import sys; from tests.integration.test_reliability_powercut import child; "
+        "child(sys.argv[1])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(spec)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def _facts(ws: Path, key: bytes | None, signed: bool) -> dict[str, Any]:
@@ -249,13 +282,19 @@ def fresh_world(softhsm: Any, folder: Path, script: str, token: str) -> tuple[An
             e2e._holder(cards, name, serial)
         world = e2e.World(folder, config, cards, media, b"", token, seats, serials)
         extra["cards"] = {
-            seat: {"card": name, "pins": [f"pin-{serials[name]}"],
-                   "admin_pin": f"admin-{serials[name]}"}
+            seat: {
+                "card": name,
+                "pins": [f"pin-{serials[name]}"],
+                "admin_pin": f"admin-{serials[name]}",
+            }
             for seat, name in seats.items()
         }
         return world, _spec(folder, world, script, {}, folder / "ws", extra)
-    world = build_world(softhsm, folder, token) if script != "rksh-enroll" else (
-        e2e.build_world(softhsm, folder, token=token, backup_set=False))
+    world = (
+        build_world(softhsm, folder, token)
+        if script != "rksh-enroll"
+        else (e2e.build_world(softhsm, folder, token=token, backup_set=False))
+    )
     roster = str(world.media / "roster.json")
     inputs = {"roster": roster}
     if script == "restore":
@@ -268,12 +307,16 @@ def fresh_world(softhsm: Any, folder: Path, script: str, token: str) -> tuple[An
             serial = f"E2E1{i:04X}"
             e2e._holder(world.cards, f"blank{i}", serial)
             extra["cards"][f"RKSH{i}"] = {
-                "card": f"blank{i}", "pins": [f"pin-{serial}"], "admin_pin": f"admin-pin-{serial}"}
+                "card": f"blank{i}",
+                "pins": [f"pin-{serial}"],
+                "admin_pin": f"admin-pin-{serial}",
+            }
         extra["people"] = {**e2e.PEOPLE, "RKSH5": "Rosa"}
     elif script == "holder-replace":
         e2e._holder(world.cards, "rksh4-new", "E2E0FFFF")
         extra["cards"] = {
-            "RKSH4": {"card": "rksh4-new", "pins": ["new-pin-4"], "admin_pin": "new-admin-4"}}
+            "RKSH4": {"card": "rksh4-new", "pins": ["new-pin-4"], "admin_pin": "new-admin-4"}
+        }
     elif script == "location-hint":
         extra["steps"] = {"seal-hint": {"text": HINT}}
     return world, _spec(folder, world, script, inputs, folder / "ws", extra)
@@ -290,8 +333,10 @@ def _fresh_comparable(script: str, world: Any, ws: Path) -> Any:
     if script == "hsm-init":
         state = journal.read(ws / "journal.jsonl")
         fingerprint = next(
-            e.data["result"]["ceremony_key"] for e in state.entries
-            if e.kind == "action" and e.step == "init-token")
+            e.data["result"]["ceremony_key"]
+            for e in state.entries
+            if e.kind == "action" and e.step == "init-token"
+        )
         signatures = [e for e in state.entries if e.kind == "signature"]
         assert signatures and {e.data["key"] for e in signatures} == {fingerprint}
         key = None
@@ -305,13 +350,19 @@ def _fresh_comparable(script: str, world: Any, ws: Path) -> Any:
     shape = (
         roster.serial,
         sorted(
-            (str(c.purpose), c.subject.replace(world.token, "<token>"), c.status,
-             c.threshold, len(c.members), sum(1 for m in c.members if m.revoked))
+            (
+                str(c.purpose),
+                c.subject.replace(world.token, "<token>"),
+                c.status,
+                c.threshold,
+                len(c.members),
+                sum(1 for m in c.members if m.revoked),
+            )
             for c in roster.sets
         ),
         sorted(n.about for n in roster.notes),
     )
-    backups = (world.media / "backups")
+    backups = world.media / "backups"
     n_backups = len(list(backups.iterdir())) if backups.exists() else 0
     own: Any = None
     if script == "hsm-init":
@@ -347,9 +398,7 @@ def _recorded(ws: Path) -> set[str]:
     """The steps whose action the (possibly torn) journal holds."""
     if not (ws / "journal.jsonl").exists():
         return set()
-    return {
-        str(e.step) for e in journal.read(ws / "journal.jsonl").entries if e.kind == "action"
-    }
+    return {str(e.step) for e in journal.read(ws / "journal.jsonl").entries if e.kind == "action"}
 
 
 def test_seeded_power_cuts_across_the_headless_library(softhsm: Any, tmp_path: Path) -> None:
@@ -384,8 +433,14 @@ def test_seeded_power_cuts_across_the_headless_library(softhsm: Any, tmp_path: P
         actions[script] = list(facts["results"])
         if script == "ksk-generate":
             label = ksk_label = facts["results"]["generate-ksk"]["label"]
-            knot = KnotZsk(tmp_path / "zsk", e2e.ZONE, 8, zsk_lifetime="40d",
-                           rrsig_lifetime="30d", rrsig_refresh="10d")
+            knot = KnotZsk(
+                tmp_path / "zsk",
+                e2e.ZONE,
+                8,
+                zsk_lifetime="40d",
+                rrsig_lifetime="30d",
+                rrsig_refresh="10d",
+            )
             ksr = tmp_path / "powercut.ksr"
             ksr.write_bytes(knot.make_ksr((int(time.time()) // 3600) * 3600, 60))
             zones = tmp_path / "zones.toml"
@@ -447,7 +502,8 @@ def test_seeded_power_cuts_across_the_headless_library(softhsm: Any, tmp_path: P
         # results is re-measured on resume (the findings were never recorded): the roster
         # then has one more version, with the same sets and members
         extra_version = (
-            script == "credential-retest" and _roster_serial(cut_world) > initial
+            script == "credential-retest"
+            and _roster_serial(cut_world) > initial
             and "retest" not in _recorded(ws)
         )
         state = journal.read(ws / "journal.jsonl") if (ws / "journal.jsonl").exists() else None
@@ -475,8 +531,10 @@ def test_seeded_power_cuts_across_the_headless_library(softhsm: Any, tmp_path: P
             # one key made, whatever the interruption, and it is the one the journal names
             assert new == [(ksk_label, ksk["public_key_sha256"])], (point, new)
         tally[script] += 1
-    print(f"\npower cuts (seed {SEED}): {len(chosen)} kill points of {len(everywhere)} "
-          f"possible across {len(SCRIPTS)} scripts ({dict(tally)}), {torn} torn lines "
-          f"resumed, {re_measured} retests re-measured, every run resumed to a valid chain "
-          f"with the reference outputs, "
-          f"{time.monotonic() - began:.0f} s")
+    print(
+        f"\npower cuts (seed {SEED}): {len(chosen)} kill points of {len(everywhere)} "
+        f"possible across {len(SCRIPTS)} scripts ({dict(tally)}), {torn} torn lines "
+        f"resumed, {re_measured} retests re-measured, every run resumed to a valid chain "
+        f"with the reference outputs, "
+        f"{time.monotonic() - began:.0f} s"
+    )

@@ -67,15 +67,17 @@ def scan(roots: list[Path], texts: list[str], secrets: list[bytes]) -> list[str]
             blobs.append((str(path), data))
             scanned += 1
             if path.suffix == ".pdf":
-                text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True,
-                                      check=False).stdout
+                text = subprocess.run(
+                    ["pdftotext", str(path), "-"], capture_output=True, check=False
+                ).stdout
                 blobs.append((f"{path} (text)", text))
     hits = []
     for where, data in blobs:
         low = data.lower()
         for pattern in patterns:
-            if pattern in data or (pattern.isascii() and pattern.lower() in low
-                                   and pattern.lower() != pattern.upper()):
+            if pattern in data or (
+                pattern.isascii() and pattern.lower() in low and pattern.lower() != pattern.upper()
+            ):
                 hits.append(f"{where}: a form of a secret ({len(pattern)} chars)")
     scan.files = scanned  # type: ignore[attr-defined]
     return hits
@@ -85,8 +87,13 @@ def test_the_forms_are_found_at_any_alignment() -> None:
     secret = b"\x01\x02pin-E2E00001\xfe"
     for pad in range(6):
         blob = bytes(range(pad)) + secret + b"tail"
-        encoded = [blob, blob.hex().encode(), base64.b64encode(blob), base64.b32encode(blob),
-                   base45.encode(blob).encode()]
+        encoded = [
+            blob,
+            blob.hex().encode(),
+            base64.b64encode(blob),
+            base64.b32encode(blob),
+            base45.encode(blob).encode(),
+        ]
         for enc in encoded:
             assert any(f in enc for f in forms(secret)), (pad, enc)
 
@@ -117,10 +124,19 @@ def test_full_ceremonies_leave_no_secret_behind(softhsm: Any, tmp_path: Path) ->
         spec = pc._spec(world.folder, world, script, inputs, ws)
         env = {k: v for k, v in os.environ.items() if k != "APPLIANCE_KILL_AT"}
         env.update(PYTHONPATH=str(ROOT), HOME=str(home), TMPDIR=str(tmp))
-        code = ("import sys; from tests.integration.test_reliability_powercut import child; "
-                "child(sys.argv[1])")
-        done = subprocess.run([sys.executable, "-c", code, str(spec)], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=180, check=False)
+        code = (
+            "import sys; from tests.integration.test_reliability_powercut import child; "
+            "child(sys.argv[1])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(spec)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         logs.extend([done.stdout, done.stderr])
         assert done.returncode == 0, done.stderr[-3000:]
         return pc._facts(ws, world.ceremony_key, script != "exercise")["results"]
@@ -128,8 +144,9 @@ def test_full_ceremonies_leave_no_secret_behind(softhsm: Any, tmp_path: Path) ->
     run("exercise", {"practice": str(practice)})
     results = run("ksk-generate", {"roster": str(roster_path)})
     label = results["generate-ksk"]["label"]
-    knot = KnotZsk(tmp_path / "zsk", e2e.ZONE, 8, zsk_lifetime="40d", rrsig_lifetime="30d",
-                   rrsig_refresh="10d")
+    knot = KnotZsk(
+        tmp_path / "zsk", e2e.ZONE, 8, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
+    )
     ksr = world.folder / "in.ksr"
     import time
 
@@ -174,9 +191,11 @@ def test_full_ceremonies_leave_no_secret_behind(softhsm: Any, tmp_path: Path) ->
     hits = scan(roots, logs + [p.read_text(errors="replace") for p in loose], secrets)
     files = scan.files + len(loose)  # type: ignore[attr-defined]
     pdfs = len(list(world.folder.rglob("*.pdf")))
-    print(f"\nsecret scan: {len(secrets)} secrets x "
-          f"{sum(len(forms(s)) for s in secrets)} forms over {files} files ({pdfs} PDFs, "
-          f"their text too) and {len(logs)} process logs: {len(hits)} hits")
+    print(
+        f"\nsecret scan: {len(secrets)} secrets x "
+        f"{sum(len(forms(s)) for s in secrets)} forms over {files} files ({pdfs} PDFs, "
+        f"their text too) and {len(logs)} process logs: {len(hits)} hits"
+    )
     assert pdfs >= 3
     assert hits == []
     # the scan is not blind: one share, base64-encoded inside a file, is found
@@ -199,8 +218,14 @@ def test_the_appliance_process_runs_without_core_dumps() -> None:
     def unlimited() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
 
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, preexec_fn=unlimited, check=False)  # noqa: PLW1509
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=unlimited,
+        check=False,
+    )  # noqa: PLW1509
     lines = done.stdout.strip().splitlines()
     assert lines[0] == f"{resource.RLIM_INFINITY} {resource.RLIM_INFINITY}", done.stderr
     assert lines[-1] == "0 0 0", lines[-1]
@@ -219,21 +244,30 @@ def test_the_flows_wipe_what_held_secrets() -> None:
     from appliance.sharing.retest import retest
     from appliance.sharing.roster import Roster
 
-    cards = [OpenPgpHolderCard(OpenPgpSession(DirectTransport(
-        VirtualCard(CardState.factory(f"A1F0000{i}"))))) for i in range(1, 4)]
+    cards = [
+        OpenPgpHolderCard(
+            OpenPgpSession(DirectTransport(VirtualCard(CardState.factory(f"A1F0000{i}"))))
+        )
+        for i in range(1, 4)
+    ]
     handed: list[bytearray] = []
 
     def pins(spec: HolderSpec) -> HolderPins:
-        p = HolderPins(bytearray(f"pin-{spec.card.serial}".encode()),
-                       bytearray(f"admin-{spec.card.serial}".encode()))
+        p = HolderPins(
+            bytearray(f"pin-{spec.card.serial}".encode()),
+            bytearray(f"admin-{spec.card.serial}".encode()),
+        )
         handed.extend([p.user, p.admin])
         return p
 
     used: list[bytearray] = []
     done = issue_backup_set(
-        Roster(), backup_name="w", threshold=2,
+        Roster(),
+        backup_name="w",
+        threshold=2,
         holders=[HolderSpec("RKSH", f"H{i}", c, login=f"R{i}") for i, c in enumerate(cards)],
-        choose_pins=pins, make_backup=used.append,
+        choose_pins=pins,
+        make_backup=used.append,
     )
     assert handed and all(not any(b) for b in handed), "chosen PINs wiped after enrolment"
     assert used and not any(used[0]), "the master secret is wiped after the backup"

@@ -111,9 +111,14 @@ def test_every_byte_flip_of_a_bundle_manifest_and_a_sample_of_its_files_is_detec
         bundle_mod.Artifact("ds.txt", b". IN DS 20326 8 2 e06d44b8\n", "text/plain"),
     ]
     bundle = bundle_mod.build_bundle(
-        ceremony_id="tamper", script_sha256="0" * 64, journal_head="1" * 64,
-        artifacts=artifacts, signer=signer(), created="2026-12-04T10:00:00Z",
-        appliance_version="0", image_sha256="2" * 64,
+        ceremony_id="tamper",
+        script_sha256="0" * 64,
+        journal_head="1" * 64,
+        artifacts=artifacts,
+        signer=signer(),
+        created="2026-12-04T10:00:00Z",
+        appliance_version="0",
+        image_sha256="2" * 64,
     )
     folder = bundle_mod.write_bundle(bundle, tmp_path / "media")
     public = signer().public_key_der()
@@ -124,7 +129,8 @@ def test_every_byte_flip_of_a_bundle_manifest_and_a_sample_of_its_files_is_detec
         path = folder / name
         original = path.read_bytes()
         positions = (
-            flips(len(original), rng) if name == "manifest.json" or len(original) < 200
+            flips(len(original), rng)
+            if name == "manifest.json" or len(original) < 200
             else sample(len(original), rng)
         )
 
@@ -153,7 +159,8 @@ def test_every_byte_flip_of_a_roster_and_an_attestation_is_detected() -> None:
     public = signer().public_key_der()
     rosters.loads(stored, trusted_public_key=public)
     tried, missed = count_undetected(
-        stored, flips(len(stored), random.Random(SEED), True),
+        stored,
+        flips(len(stored), random.Random(SEED), True),
         lambda b: refused(lambda: rosters.loads(b, trusted_public_key=public)),
     )
     print(f"\nroster: {tried} flips over all {len(stored)} bytes, {len(missed)} undetected")
@@ -164,7 +171,8 @@ def test_every_byte_flip_of_a_roster_and_an_attestation_is_detected() -> None:
     qr = attest.parse(att_json).qr_text().encode()
     for name, data in (("attestation JSON", att_json), ("attestation QR text", qr)):
         tried, missed = count_undetected(
-            data, flips(len(data), random.Random(SEED)),
+            data,
+            flips(len(data), random.Random(SEED)),
             lambda b: refused(lambda: attest.verify(roster, attest.parse(b), now=when)),
         )
         print(f"{name}: {tried} flips over all {len(data)} bytes, {len(missed)} undetected")
@@ -186,8 +194,7 @@ def backup_dir(softhsm: Any, tmp_path: Path) -> Iterator[tuple[Path, bytes]]:
             ceremony = keygen.generate_ceremony_key(session)
             keygen.generate_key(session, 13, role="zsk", zone="example.")
             keygen.generate_key(session, 8, role="ksk", zone="example.")
-            result = create_backup(session, bytearray(range(32)), tmp_path / "backups",
-                                   lock=False)
+            result = create_backup(session, bytearray(range(32)), tmp_path / "backups", lock=False)
             yield result.backup.path, ceremony.public_key_der()
     finally:
         softhsm.delete_token(label)
@@ -205,8 +212,11 @@ def test_every_byte_flip_of_a_backup_manifest_and_a_sample_of_its_blobs_is_detec
     report = []
     for path in files:
         original = path.read_bytes()
-        positions = flips(len(original), rng) if path.name == "manifest.json" else sample(
-            len(original), rng)
+        positions = (
+            flips(len(original), rng)
+            if path.name == "manifest.json"
+            else sample(len(original), rng)
+        )
 
         def detects(blob: bytes, path: Path = path) -> bool:
             path.write_bytes(blob)
@@ -250,9 +260,13 @@ def test_another_spelling_of_the_same_signature_is_a_change(
     assert refused(lambda: load_backup(folder, expected_ceremony_key_der=public))
 
     bundle = bundle_mod.build_bundle(
-        ceremony_id="respell", script_sha256="0" * 64, journal_head="1" * 64,
+        ceremony_id="respell",
+        script_sha256="0" * 64,
+        journal_head="1" * 64,
         artifacts=[bundle_mod.Artifact("ds.txt", b". IN DS 1 8 2 00\n", "text/plain")],
-        signer=signer(), created="2026-12-04T10:00:00Z", appliance_version="0",
+        signer=signer(),
+        created="2026-12-04T10:00:00Z",
+        appliance_version="0",
         image_sha256="2" * 64,
     )
     out = bundle_mod.write_bundle(bundle, tmp_path / "media")

@@ -412,8 +412,13 @@ def test_location_hint_opens_with_k_of_its_quorum_and_not_with_k_minus_1(
     about = world.recovery[1].serial
     quorum = seats_from_roster(world.roster, [c.serial for c in officers[:5]])
     roster, note_id = seal_note(
-        world.roster, kind="location-hint", about=about, text=HINT_TEXT, quorum=quorum,
-        threshold=3, now=NOW,
+        world.roster,
+        kind="location-hint",
+        about=about,
+        text=HINT_TEXT,
+        quorum=quorum,
+        threshold=3,
+        now=NOW,
     )
     note = roster.get_note(note_id)
     assert HINT_TEXT.encode() not in bytes.fromhex(note.ciphertext)

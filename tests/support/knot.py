@@ -76,8 +76,9 @@ class KnotZsk:
             frozen = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
             cmd = [self.faketime, "-f", frozen, *cmd]
             env = {**os.environ, "TZ": "UTC"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
-                              env=env)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=300, check=False, env=env
+        )
         if check and proc.returncode != 0:
             pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
         return proc
@@ -106,13 +107,15 @@ class KnotZsk:
     def zone_checks(self, signed: Path, when: int, ksk_file: Path) -> list[str]:
         """Problems found by kzonecheck and ldns-verify-zone at `when` (empty: all pass)."""
         problems: list[str] = []
-        kz = self.run("kzonecheck", "-o", self.zone, "-d", "on", "-t", str(when), str(signed),
-                      check=False)
+        kz = self.run(
+            "kzonecheck", "-o", self.zone, "-d", "on", "-t", str(when), str(signed), check=False
+        )
         if kz.returncode != 0:
             problems.append(f"kzonecheck at {when}: {kz.stdout}{kz.stderr}")
         stamp = datetime.fromtimestamp(when, UTC).strftime("%Y%m%d%H%M%S")
-        ldns = self.run("ldns-verify-zone", "-k", str(ksk_file), "-t", stamp, str(signed),
-                        check=False)
+        ldns = self.run(
+            "ldns-verify-zone", "-k", str(ksk_file), "-t", stamp, str(signed), check=False
+        )
         if ldns.returncode != 0:
             problems.append(f"ldns-verify-zone at {stamp}: {ldns.stdout}{ldns.stderr}")
         return problems
@@ -141,8 +144,9 @@ def _zsk_dnskey(signer: SoftwareKeySigner) -> object:
     import dns.rdatatype
     from dns.rdtypes.ANY.DNSKEY import DNSKEY
 
-    return DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, 256, 3, signer.algorithm,
-                  signer.dnskey_public_key)
+    return DNSKEY(
+        dns.rdataclass.IN, dns.rdatatype.DNSKEY, 256, 3, signer.algorithm, signer.dnskey_public_key
+    )
 
 
 def rollover_slots(start: datetime, days: int, roll_every: int) -> list[tuple[datetime, list[int]]]:

@@ -62,8 +62,14 @@ def airgap_tree(root: Path) -> Path:
     return root / "airgap"
 
 
-def make_app(config: Config, root: Path, *, console: bool = False,
-             clock: Callable[[], datetime] | None = None, **extra: object) -> CeremonyApp:
+def make_app(
+    config: Config,
+    root: Path,
+    *,
+    console: bool = False,
+    clock: Callable[[], datetime] | None = None,
+    **extra: object,
+) -> CeremonyApp:
     world = demo.DemoWorld(config)
     parts: dict[str, object] = {
         "tray": DirectTray(world.cards_dir, tray_cards()),
@@ -103,9 +109,13 @@ async def _choose_card(pilot: Pilot[None], name: str) -> None:
     await pilot.pause()
 
 
-async def drive(pilot: Pilot[None], *, pins: dict[str, list[str]] | None = None,
-                until: Callable[[CeremonyScreen], bool] | None = None,
-                limit: int = 600) -> Seen:
+async def drive(
+    pilot: Pilot[None],
+    *,
+    pins: dict[str, list[str]] | None = None,
+    until: Callable[[CeremonyScreen], bool] | None = None,
+    limit: int = 600,
+) -> Seen:
     """Answer the console until the ceremony ends (or `until` holds). `pins`: seat -> PINs
     to type in order (default: the demo PIN)."""
     app = pilot.app

@@ -55,8 +55,7 @@ async def test_ksr_sign_demo_ceremony_completes_through_the_console(
     # three officers' cards came from the tray, each with a typed PIN
     assert sorted(seen.tray_inserts) == ["co1", "co2", "co3"]
     assert sorted(seen.pins_typed) == ["CO1", "CO2", "CO3"]
-    assert {"AttendanceDialog", "ConfirmDialog", "PinDialog",
-            "InputChooser"} <= seen.screens
+    assert {"AttendanceDialog", "ConfirmDialog", "PinDialog", "InputChooser"} <= seen.screens
     assert seen.readouts >= 1
     entries = _entries(workspace)
     kinds = [e.kind for e in entries]

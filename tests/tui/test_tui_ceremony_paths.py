@@ -47,8 +47,11 @@ async def test_wrong_pin_then_card_pulled_gives_a_prompt_and_the_ceremony_goes_o
         await pilot.pause()
         await choose_script(pilot, SCRIPT)
         # CO1 first types a wrong PIN: the card reports 2 tries left, nothing else happens.
-        await drive(pilot, pins={"CO1": ["999999"]},
-                    until=lambda s: any("2 tries left" in t for _, t in s.notes))
+        await drive(
+            pilot,
+            pins={"CO1": ["999999"]},
+            until=lambda s: any("2 tries left" in t for _, t in s.notes),
+        )
         screen = _ceremony(app)
         # The next PIN dialog shows the tries left; the card is pulled before the PIN goes.
         await drive(pilot, until=lambda s: isinstance(s.app.screen, PinDialog))
@@ -62,9 +65,10 @@ async def test_wrong_pin_then_card_pulled_gives_a_prompt_and_the_ceremony_goes_o
         # the engine reports the pulled card and asks for a card again: a prompt, no traceback
         for _ in range(100):
             await pilot.pause(0.05)
-            if screen.waiting_card is not None and sum(
-                1 for level, _ in screen.notes if level == "error"
-            ) > errors_before:
+            if (
+                screen.waiting_card is not None
+                and sum(1 for level, _ in screen.notes if level == "error") > errors_before
+            ):
                 break
         problems = [t for level, t in screen.notes if level == "error"][errors_before:]
         assert problems, screen.notes[-4:]
@@ -115,8 +119,12 @@ async def test_views_show_script_journal_help_analysis_and_reports(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await choose_script(pilot, SCRIPT)
-        await drive(pilot, until=lambda s: s.view is not None and s.view.step_id == "activate"
-                    and s.waiting_card is not None)
+        await drive(
+            pilot,
+            until=lambda s: (
+                s.view is not None and s.view.step_id == "activate" and s.waiting_card is not None
+            ),
+        )
         expected = {
             "s": "Sign the KSR",
             "j": "step_done",
@@ -144,8 +152,10 @@ async def test_start_screen_shows_roster_warnings(world: tuple[Config, Path]) ->
 
     config, root = world
     rows: dict[str, list[tuple[str, str]]] = {}
-    for label, when in (("today", datetime.now(UTC)),
-                        ("in six years", datetime(2033, 1, 1, tzinfo=UTC))):
+    for label, when in (
+        ("today", datetime.now(UTC)),
+        ("in six years", datetime(2033, 1, 1, tzinfo=UTC)),
+    ):
         app = make_app(config, root, clock=FrozenClock(when))
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
@@ -153,8 +163,9 @@ async def test_start_screen_shows_roster_warnings(world: tuple[Config, Path]) ->
             await pilot.pause()
             table = app.screen.query_one(StatusTable)
             found = [table.get_row_at(i) for i in range(table.row_count)]
-            rows[label] = [(str(r[0]).strip(), str(r[2])) for r in found if str(r[1]).strip()
-                           == "roster"]
+            rows[label] = [
+                (str(r[0]).strip(), str(r[2])) for r in found if str(r[1]).strip() == "roster"
+            ]
     # 3 cards for a threshold of 3 is a thin set: warned from the first day
     assert any(s == "WARN" and "one more loss" in t for s, t in rows["today"]), rows
     # years later the cards have aged too: more warnings, each naming its holder

@@ -59,7 +59,7 @@ def test_every_output_block_is_what_the_cli_prints(
         fresh = _run(m["arg"], tmp_path, capsys)
         if fresh != m["body"]:
             stale.append(m["arg"])
-        pieces.append(text[last:m.start("body")])
+        pieces.append(text[last : m.start("body")])
         pieces.append(fresh)
         last = m.end("body")
     pieces.append(text[last:])
@@ -74,10 +74,18 @@ def test_every_output_block_is_what_the_cli_prints(
 
 def test_the_worked_example_states_its_inputs() -> None:
     text = DOC.read_text(encoding="utf-8")
-    example = text[text.index("## Worked example"):text.index("## Choosing n and k")]
-    for needle in ("k = 3\nn = 7", "k = 4\nn = 7", "p_absent = 0.2", "p_compromise = 0.01",
-                   "holder_loss = 0.05", "card_failure = 0.02", "retest_years = 2",
-                   'of = ["east", "west"]', 'of = ["activate", "recovery"]'):
+    example = text[text.index("## Worked example") : text.index("## Choosing n and k")]
+    for needle in (
+        "k = 3\nn = 7",
+        "k = 4\nn = 7",
+        "p_absent = 0.2",
+        "p_compromise = 0.01",
+        "holder_loss = 0.05",
+        "card_failure = 0.02",
+        "retest_years = 2",
+        'of = ["east", "west"]',
+        'of = ["activate", "recovery"]',
+    ):
         assert needle in example, needle
 
 

@@ -55,10 +55,16 @@ def test_attendance_json_and_csv_agree() -> None:
     ("text", "needle"),
     [
         ('{"format": "other"}', '"format" must be "appliance-attendance/1"'),
-        ('{"format": "appliance-attendance/1", "ceremonies": [{"id": "c1", "summoned": ["A"],'
-         ' "present": ["A", "B"]}]}', "['B'] present but not summoned"),
-        ('{"format": "appliance-attendance/1", "ceremonies": [{"id": "c1", "summoned": "A",'
-         ' "present": []}]}', "summoned must be a list"),
+        (
+            '{"format": "appliance-attendance/1", "ceremonies": [{"id": "c1", "summoned": ["A"],'
+            ' "present": ["A", "B"]}]}',
+            "['B'] present but not summoned",
+        ),
+        (
+            '{"format": "appliance-attendance/1", "ceremonies": [{"id": "c1", "summoned": "A",'
+            ' "present": []}]}',
+            "summoned must be a list",
+        ),
         ('{"format": "appliance-attendance/1",\n "ceremonies": [}', "line 2: not valid JSON"),
     ],
 )
@@ -117,8 +123,9 @@ def run_ceremony(workspace: Path, officers: dict[str, str], airgap_root: Path) -
     script = loads_script(SCRIPT, "retest.toml", registry)
     seats = {"CA": "Carol", "IW": "Ivan", **officers}
     op = AnswersOperator(Answers(attendance=seats))
-    outcome = Engine(script, registry, op, workspace,
-                     services=Services(airgap_root=airgap_root)).run()
+    outcome = Engine(
+        script, registry, op, workspace, services=Services(airgap_root=airgap_root)
+    ).run()
     assert outcome.status == "ended"
     return outcome.journal
 
@@ -141,8 +148,9 @@ def test_from_journals_reads_real_engine_journals(
     assert {e.set_name for e in est.values()} == {"CO"}
 
     # The model runs on those estimates: 2-of-3 with the posterior means.
-    code = main(["quorum", "--from-journals", str(history), "--k", "2",
-                 "--p-compromise", "0.01", "--json"])
+    code = main(
+        ["quorum", "--from-journals", str(history), "--k", "2", "--p-compromise", "0.01", "--json"]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     means = [e["mean"] for e in out["estimates"]]
@@ -160,11 +168,21 @@ def test_attendance_file_overrides_a_journal_for_the_same_ceremony(tmp_path: Pat
     journal = run_ceremony(history / "q1", {"CO1": "Alice", "CO2": "Bob"}, root)
     first = json.loads(journal.read_text().splitlines()[0])
     cid = f"credential-retest@{first['time']}"
-    (history / "summons.json").write_text(json.dumps({
-        "format": "appliance-attendance/1",
-        "ceremonies": [{"id": cid, "set": "CO", "summoned": ["Alice", "Bob", "Eve"],
-                        "present": ["Alice", "Bob"]}],
-    }))
+    (history / "summons.json").write_text(
+        json.dumps(
+            {
+                "format": "appliance-attendance/1",
+                "ceremonies": [
+                    {
+                        "id": cid,
+                        "set": "CO",
+                        "summoned": ["Alice", "Bob", "Eve"],
+                        "present": ["Alice", "Bob"],
+                    }
+                ],
+            }
+        )
+    )
     est = {e.holder: e for e in estimates.estimate(attendance.read_dir(history))}
     assert (est["Eve"].summoned, est["Eve"].absent) == (1, 1)
     assert est["Alice"].summoned == 1  # not counted twice
@@ -185,21 +203,53 @@ def test_cli_runs_on_one_set_and_on_the_upper_bound(
     history = tmp_path / "h"
     history.mkdir()
     (history / "officers.json").write_text((DATA / "attendance" / "officers.json").read_text())
-    (history / "rksh.csv").write_text("ceremony,set,holder,present\nR1,rksh,RKSH1,yes\n"
-                                      "R1,rksh,RKSH2,no\n")
-    assert main(["quorum", "--from-journals", str(history), "--k", "2",
-                 "--p-compromise", "0.01"]) == 2
+    (history / "rksh.csv").write_text(
+        "ceremony,set,holder,present\nR1,rksh,RKSH1,yes\nR1,rksh,RKSH2,no\n"
+    )
+    assert (
+        main(["quorum", "--from-journals", str(history), "--k", "2", "--p-compromise", "0.01"]) == 2
+    )
     assert "several sets (officers, rksh)" in capsys.readouterr().err
-    assert main(["quorum", "--from-journals", str(history), "--set", "officers", "--k", "3",
-                 "--p-compromise", "0.01", "--estimate", "upper", "--json"]) == 0
+    assert (
+        main(
+            [
+                "quorum",
+                "--from-journals",
+                str(history),
+                "--set",
+                "officers",
+                "--k",
+                "3",
+                "--p-compromise",
+                "0.01",
+                "--estimate",
+                "upper",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     uppers = [e["upper"] for e in out["estimates"]]
     from appliance.analysis import quorum
 
     hs = quorum.holders_from_lists("H", uppers, [0.01] * 4)
     assert out["set"]["p_denial"] == pytest.approx(
-        quorum.set_risk(quorum.QuorumSet("s", 3, tuple(hs))).p_denial)
+        quorum.set_risk(quorum.QuorumSet("s", 3, tuple(hs))).p_denial
+    )
     # --search runs on the pooled estimate: 4 absences in 16 summons, Jeffreys prior.
-    main(["quorum", "--from-journals", str(history), "--set", "officers", "--search",
-          "--max-n", "6", "--p-compromise", "0.01"])
+    main(
+        [
+            "quorum",
+            "--from-journals",
+            str(history),
+            "--set",
+            "officers",
+            "--search",
+            "--max-n",
+            "6",
+            "--p-compromise",
+            "0.01",
+        ]
+    )
     assert f"p_absent {4.5 / 17:.4g}" in capsys.readouterr().out

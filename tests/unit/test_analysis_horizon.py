@@ -73,8 +73,13 @@ def test_seeded_simulation_of_credential_loss_agrees() -> None:
     """Draw failure times, retest every R years, count sets lost within the horizon."""
     import random
 
-    rates = [hz.Ageing(0.1, 0.05), hz.Ageing(0.2, 0.05), hz.Ageing(0.1, 0.1),
-             hz.Ageing(0.05, 0.05), hz.Ageing(0.15, 0.0)]
+    rates = [
+        hz.Ageing(0.1, 0.05),
+        hz.Ageing(0.2, 0.05),
+        hz.Ageing(0.1, 0.1),
+        hz.Ageing(0.05, 0.05),
+        hz.Ageing(0.15, 0.0),
+    ]
     k, retest, years, trials = 3, 2.0, 6.0, 20_000
     rng = random.Random(9)
     lost = 0

@@ -31,8 +31,10 @@ def brute_at_least(ps: Sequence[float], k: int) -> float:
     return total
 
 
-@pytest.mark.parametrize(("n", "k", "pa", "pc"), [(7, 4, 0.1, 0.01), (7, 3, 0.2, 0.05),
-                                                  (5, 5, 0.3, 0.5), (12, 1, 0.4, 0.001)])
+@pytest.mark.parametrize(
+    ("n", "k", "pa", "pc"),
+    [(7, 4, 0.1, 0.01), (7, 3, 0.2, 0.05), (5, 5, 0.3, 0.5), (12, 1, 0.4, 0.001)],
+)
 def test_equal_probabilities_match_the_binomial(n: int, k: int, pa: float, pc: float) -> None:
     r = quorum.set_risk(QuorumSet.uniform("s", n, k, pa, pc))
     assert r.p_denial == pytest.approx(binomial_at_least(n, pa, n - k + 1), rel=1e-12)
@@ -111,8 +113,10 @@ def brute_structure(node: quorum.Node) -> quorum.Risk:
 
 
 def _facility(name: str, n: int, k: int, rng: random.Random, prefix: str = "") -> QuorumSet:
-    hs = tuple(Holder(f"{prefix or name}{i}", rng.uniform(0.05, 0.5), rng.uniform(0.01, 0.3))
-               for i in range(1, n + 1))
+    hs = tuple(
+        Holder(f"{prefix or name}{i}", rng.uniform(0.05, 0.5), rng.uniform(0.01, 0.3))
+        for i in range(1, n + 1)
+    )
     return QuorumSet(name, k, hs)
 
 
@@ -136,13 +140,19 @@ def test_structures_match_brute_force_with_unequal_and_shared_holders() -> None:
     recovery_holders = (*east.holders[:2], *_facility("r", 3, 1, rng, "RKSH").holders)
     recovery = QuorumSet("recovery", 3, recovery_holders)
     activate = AnyOf("activate", (east, west))
-    for root in (activate, AnyOf("ksk", (activate, recovery)),
-                 AllOf("restore", (recovery, activate)), AnyOf("dup", (east, east))):
+    for root in (
+        activate,
+        AnyOf("ksk", (activate, recovery)),
+        AllOf("restore", (recovery, activate)),
+        AnyOf("dup", (east, east)),
+    ):
         exact, brute = quorum.risk(root), brute_structure(root)
         assert exact.p_denial == pytest.approx(brute.p_denial, abs=1e-13), root.name
         assert exact.p_compromise == pytest.approx(brute.p_compromise, abs=1e-13), root.name
     assert [h.name for h in quorum.shared_holders(AnyOf("ksk", (activate, recovery)))] == [
-        "east1", "east2"]
+        "east1",
+        "east2",
+    ]
 
 
 def test_ignoring_a_shared_holder_would_be_wrong() -> None:
@@ -170,12 +180,19 @@ def _monte_carlo(root: quorum.Node, trials: int, seed: int) -> tuple[float, floa
 @pytest.mark.parametrize("seed", [1, 2])
 def test_seeded_monte_carlo_agrees_within_its_error(seed: int) -> None:
     rng = random.Random(100 + seed)
-    east = QuorumSet("east", 3, tuple(Holder(f"CO{i}", rng.uniform(0.3, 0.6),
-                                             rng.uniform(0.1, 0.3)) for i in range(1, 6)))
-    west = QuorumSet("west", 2, tuple(Holder(f"CW{i}", rng.uniform(0.3, 0.6),
-                                             rng.uniform(0.1, 0.3)) for i in range(1, 4)))
-    recovery = QuorumSet("recovery", 2, (east.holders[0],
-                                         *(Holder(f"R{i}", 0.4, 0.2) for i in range(1, 4))))
+    east = QuorumSet(
+        "east",
+        3,
+        tuple(Holder(f"CO{i}", rng.uniform(0.3, 0.6), rng.uniform(0.1, 0.3)) for i in range(1, 6)),
+    )
+    west = QuorumSet(
+        "west",
+        2,
+        tuple(Holder(f"CW{i}", rng.uniform(0.3, 0.6), rng.uniform(0.1, 0.3)) for i in range(1, 4)),
+    )
+    recovery = QuorumSet(
+        "recovery", 2, (east.holders[0], *(Holder(f"R{i}", 0.4, 0.2) for i in range(1, 4)))
+    )
     root = AnyOf("ksk", (AnyOf("activate", (east, west)), recovery))
     trials = 20_000
     mc_denial, mc_abuse = _monte_carlo(root, trials, seed)
@@ -194,9 +211,18 @@ def test_seeded_monte_carlo_agrees_within_its_error(seed: int) -> None:
         (lambda: Holder("h", 1.5, 0.1), "p_absent of h is 1.5"),
         (lambda: Holder("h", 0.1, float("nan")), "p_compromise of h"),
         (lambda: AnyOf("x", ()), "lists no alternatives"),
-        (lambda: quorum.risk(AnyOf("x", (QuorumSet("a", 1, (Holder("p", 0.1, 0.1),)),
-                                         QuorumSet("b", 1, (Holder("p", 0.2, 0.1),))))),
-         "different probabilities"),
+        (
+            lambda: quorum.risk(
+                AnyOf(
+                    "x",
+                    (
+                        QuorumSet("a", 1, (Holder("p", 0.1, 0.1),)),
+                        QuorumSet("b", 1, (Holder("p", 0.2, 0.1),)),
+                    ),
+                )
+            ),
+            "different probabilities",
+        ),
     ],
 )
 def test_bad_parameters_are_named(build: Callable[[], object], needle: str) -> None:

@@ -23,7 +23,8 @@ def test_iso8601_durations_as_opendnssec_reads_them() -> None:
     assert durations.parse_iso8601("P1W") == 7 * D
     assert durations.parse_iso8601("P1M") == 31 * D  # OpenDNSSEC's approximation
     assert durations.parse_iso8601("P1Y2M3DT4H5M6S") == (
-        (365 + 62 + 3) * D + 4 * H + timedelta(minutes=5, seconds=6))
+        (365 + 62 + 3) * D + 4 * H + timedelta(minutes=5, seconds=6)
+    )
     for bad in ("P", "PT", "3D", "P3", "PT2H3D", "bad_text", "P-1D"):
         assert durations.parse_iso8601(bad) is None, bad
 
@@ -39,8 +40,11 @@ def test_knot_times() -> None:
 def test_opendnssec_default_policy() -> None:
     policy = reaction.kasp_policy(DATA / "kasp-default.xml")
     assert (policy.name, policy.resign, policy.refresh) == ("default", 2 * H, 3 * D)
-    assert (policy.validity_default, policy.validity_denial, policy.jitter) == (14 * D, 14 * D,
-                                                                                12 * H)
+    assert (policy.validity_default, policy.validity_denial, policy.jitter) == (
+        14 * D,
+        14 * D,
+        12 * H,
+    )
     assert policy.inception_offset == H
     w = reaction.window(policy)
     # Refresh - Resign = 3d - 2h; validity - jitter (13.5d) is longer, so refresh bounds it.
@@ -58,11 +62,13 @@ def test_validity_minus_jitter_can_be_the_real_bound() -> None:
     assert w.worst == 7 * D - D - H  # ... but NSEC signatures may live only 7d - 1d jitter
     assert w.limited_by == "validity - jitter"
     assert not w.ok
-    comfortable = reaction.window(reaction.kasp_policy(DATA / "kasp-two-policies.xml",
-                                                       "comfortable"))
+    comfortable = reaction.window(
+        reaction.kasp_policy(DATA / "kasp-two-policies.xml", "comfortable")
+    )
     assert comfortable.worst == 7 * D - 2 * H and not comfortable.ok
-    assert reaction.window(reaction.kasp_policy(DATA / "kasp-two-policies.xml",
-                                                "comfortable"), target=5 * D).ok
+    assert reaction.window(
+        reaction.kasp_policy(DATA / "kasp-two-policies.xml", "comfortable"), target=5 * D
+    ).ok
 
 
 def test_the_window_is_what_a_simulated_signer_leaves() -> None:
@@ -131,20 +137,28 @@ def test_knot_default_refresh_needs_the_max_ttl(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("<KASP><Policy name='p'><Signatures><Resign>PT2H</Resign></Signatures></Policy></KASP>",
-         "policy 'p' has no <Refresh> element (KASP/Policy[@name='p']/Signatures/Refresh)"),
-        ("<KASP><Policy name='p'><Signatures><Resign>PT2H</Resign><Refresh>P3D</Refresh>"
-         "<Validity><Default>P7D</Default><Denial>P14D</Denial></Validity>"
-         "<Jitter>bad_text</Jitter><InceptionOffset>PT300S</InceptionOffset></Signatures>"
-         "</Policy></KASP>",
-         "KASP/Policy[@name='p']/Signatures/Jitter is 'bad_text', not an ISO 8601 duration"),
-        ("<KASP><Policy name='p'><Signatures>\n<Resign>PT2H</Resign>\n</Policy></KASP>",
-         "line 3, column 2: not well-formed XML"),
+        (
+            "<KASP><Policy name='p'><Signatures><Resign>PT2H</Resign></Signatures></Policy></KASP>",
+            "policy 'p' has no <Refresh> element (KASP/Policy[@name='p']/Signatures/Refresh)",
+        ),
+        (
+            "<KASP><Policy name='p'><Signatures><Resign>PT2H</Resign><Refresh>P3D</Refresh>"
+            "<Validity><Default>P7D</Default><Denial>P14D</Denial></Validity>"
+            "<Jitter>bad_text</Jitter><InceptionOffset>PT300S</InceptionOffset></Signatures>"
+            "</Policy></KASP>",
+            "KASP/Policy[@name='p']/Signatures/Jitter is 'bad_text', not an ISO 8601 duration",
+        ),
+        (
+            "<KASP><Policy name='p'><Signatures>\n<Resign>PT2H</Resign>\n</Policy></KASP>",
+            "line 3, column 2: not well-formed XML",
+        ),
         ("<Policies/>", "root element is <Policies>, expected <KASP>"),
         ("<KASP/>", "<KASP> holds no <Policy> element"),
         ("<KASP><Policy><Signatures/></Policy></KASP>", "a <Policy> element has no name"),
-        ('<?xml version="1.0"?><!DOCTYPE KASP [<!ENTITY a "aaaa">]><KASP>&a;</KASP>',
-         "refused XML"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE KASP [<!ENTITY a "aaaa">]><KASP>&a;</KASP>',
+            "refused XML",
+        ),
     ],
 )
 def test_malformed_kasp_names_the_element(tmp_path: Path, text: str, needle: str) -> None:
@@ -161,8 +175,9 @@ def test_cli_reaction_window_on_kasp(capsys: pytest.CaptureFixture[str]) -> None
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # below the 7-day target
     assert out["worst_seconds"] == 70 * 3600 and out["limited_by"] == "refresh"
-    assert main(["reaction-window", "--kasp", str(DATA / "kasp-default.xml"),
-                 "--target", "2d"]) == 0
+    assert (
+        main(["reaction-window", "--kasp", str(DATA / "kasp-default.xml"), "--target", "2d"]) == 0
+    )
     assert "OK: at least the target of 2d" in capsys.readouterr().out
     assert main(["reaction-window", "--kasp", str(DATA / "kasp-two-policies.xml")]) == 1
     assert "say which one" in capsys.readouterr().err
@@ -185,8 +200,9 @@ def signed_zone(tmp_path: Path, expirations: dict[str, datetime]) -> Path:
 
     origin = dns.name.from_text("example.")
     key = ec.generate_private_key(ec.SECP256R1())
-    dnskey = dns.dnssec.make_dnskey(key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
-                                    flags=257)
+    dnskey = dns.dnssec.make_dnskey(
+        key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256, flags=257
+    )
     zone = dns.zone.from_text(
         "$ORIGIN example.\n$TTL 3600\n"
         "@ SOA ns1 hostmaster 1 7200 3600 1209600 3600\n@ NS ns1\nns1 A 192.0.2.1\n"
@@ -201,8 +217,9 @@ def signed_zone(tmp_path: Path, expirations: dict[str, datetime]) -> Path:
         label = f"{owner.to_text()} {dns.rdatatype.to_text(rdtype)}"
         expiration = expirations.get(label, NOW + timedelta(days=30))
         rrset = dns.rrset.from_rdata_list(owner, rdset.ttl, list(rdset))
-        sig = dns.dnssec.sign(rrset, key, origin, dnskey, inception=NOW - timedelta(days=1),
-                              expiration=expiration)
+        sig = dns.dnssec.sign(
+            rrset, key, origin, dnskey, inception=NOW - timedelta(days=1), expiration=expiration
+        )
         with zone.writer() as txn:
             txn.add(owner, rdset.ttl, sig)
     path = tmp_path / "example.zone"
@@ -212,23 +229,25 @@ def signed_zone(tmp_path: Path, expirations: dict[str, datetime]) -> Path:
 
 def test_signed_zone_deadline(tmp_path: Path) -> None:
     earliest = NOW + timedelta(days=5, hours=3)
-    path = signed_zone(tmp_path, {"www.example. A": earliest,
-                                  "example. NS": NOW + timedelta(days=9)})
+    path = signed_zone(
+        tmp_path, {"www.example. A": earliest, "example. NS": NOW + timedelta(days=9)}
+    )
     dl = reaction.zone_deadline(path, now=NOW)
     assert dl.earliest == earliest
     assert (dl.owner, dl.covered) == ("www.example.", "A")
     assert dl.signatures == 5  # SOA, NS, DNSKEY, ns1 A, www A
     assert dl.remaining == timedelta(days=5, hours=3) and not dl.ok
     text = "\n".join(dl.lines())
-    assert ("If the keys were lost now (2026-12-04 12:00:00 UTC), validation fails at "
-            "2026-12-09 15:00:00 UTC (in 5d 3h).") in text
+    assert (
+        "If the keys were lost now (2026-12-04 12:00:00 UTC), validation fails at "
+        "2026-12-09 15:00:00 UTC (in 5d 3h)."
+    ) in text
     assert reaction.zone_deadline(path, now=NOW, target=timedelta(days=5)).ok
 
 
 def test_cli_zone_deadline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = signed_zone(tmp_path, {"example. SOA": NOW + timedelta(days=20)})
-    code = main(["reaction-window", "--zone", str(path), "--now", "2026-12-04T12:00:00Z",
-                 "--json"])
+    code = main(["reaction-window", "--zone", str(path), "--now", "2026-12-04T12:00:00Z", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["earliest_expiration"] == "2026-12-24T12:00:00+00:00"
     assert out["owner"] == "example." and out["remaining_seconds"] == 20 * 86400

@@ -156,7 +156,11 @@ def test_data_objects_and_their_access_conditions() -> None:
     s.set_name("CO1<<Alice Example")
     s.set_login_data("co1")
     s.set_url("https://example.org/ksk")
-    assert (s.name(), s.login_data(), s.url()) == ("CO1<<Alice Example", "co1", "https://example.org/ksk")
+    assert (s.name(), s.login_data(), s.url()) == (
+        "CO1<<Alice Example",
+        "co1",
+        "https://example.org/ksk",
+    )
     with pytest.raises(CardError):
         s.set_name("x" * 40)
     # 0102/0104 need the admin PIN, 0101/0103 the user PIN.
@@ -337,9 +341,7 @@ def test_trace_redacts_pins() -> None:
 
 def test_apdu_encoding_forms() -> None:
     assert apdu.encode(0, 0xCA, 0, 0x6E, ne=256) == bytes.fromhex("00CA006E00")
-    assert apdu.encode(0, 0xCA, 0, 0x6E, ne=65536, extended=True) == bytes.fromhex(
-        "00CA006E000000"
-    )
+    assert apdu.encode(0, 0xCA, 0, 0x6E, ne=65536, extended=True) == bytes.fromhex("00CA006E000000")
     assert apdu.encode(0, 0xDA, 1, 1, b"ab", 0, extended=True) == bytes.fromhex(
         "00DA0101000002" + b"ab".hex()
     )

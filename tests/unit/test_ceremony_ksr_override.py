@@ -27,13 +27,21 @@ def _answers(tmp_path: Path, text: str) -> AnswersOperator:
 
 
 def _request(requirement: str) -> Choice:
-    return Choice("check-ksr", "CA", f"violates {requirement}",
-                  ("refuse", f"override {requirement}"), topic=OVERRIDE_TOPIC)
+    return Choice(
+        "check-ksr",
+        "CA",
+        f"violates {requirement}",
+        ("refuse", f"override {requirement}"),
+        topic=OVERRIDE_TOPIC,
+    )
 
 
 def test_the_ca_overrides_only_listed_requirements_with_their_reason(tmp_path: Path) -> None:
-    op = _answers(tmp_path, f'[steps.check-ksr]\nchoose = "continue"\n'
-                            f'exception = "IW words"\noverrides = {{ "{GAP}" = "agreed gap" }}\n')
+    op = _answers(
+        tmp_path,
+        f'[steps.check-ksr]\nchoose = "continue"\n'
+        f'exception = "IW words"\noverrides = {{ "{GAP}" = "agreed gap" }}\n',
+    )
     # listed: overridden, and the reason is the CA's next typed text (once)
     assert op.choose(_request(GAP)) == f"override {GAP}"
     assert op.exception_text("check-ksr", "CA", "the reason") == "agreed gap"
@@ -50,8 +58,11 @@ def test_without_overrides_every_request_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "table",
-    ['overrides = "KSR-POLICY-BUNDLE-INTERVALS"', f'overrides = {{ "{GAP}" = "  " }}',
-     f'overrides = {{ "{GAP}" = 3 }}'],
+    [
+        'overrides = "KSR-POLICY-BUNDLE-INTERVALS"',
+        f'overrides = {{ "{GAP}" = "  " }}',
+        f'overrides = {{ "{GAP}" = 3 }}',
+    ],
 )
 def test_bad_overrides_are_refused_with_the_line(tmp_path: Path, table: str) -> None:
     with pytest.raises(AnswersInvalid, match=r"line 6: overrides maps requirement ids"):
@@ -64,8 +75,14 @@ def _entry(seq: int, step: str, action: str, result: dict[str, Any], ok: bool = 
 
 
 def _override(requirement: str, reason: str) -> dict[str, str]:
-    return {"requirement": requirement, "reason": reason, "requested_by": "CA",
-            "requested_by_name": "Alice", "witnessed_by": "IW", "witnessed_by_name": "Ian"}
+    return {
+        "requirement": requirement,
+        "reason": reason,
+        "requested_by": "CA",
+        "requested_by_name": "Alice",
+        "witnessed_by": "IW",
+        "witnessed_by_name": "Ian",
+    }
 
 
 def _ctx(*entries: Entry) -> ActionContext:
@@ -75,17 +92,39 @@ def _ctx(*entries: Entry) -> ActionContext:
 def test_sign_uses_exactly_the_latest_check_of_the_same_ksr() -> None:
     this, other = "a" * 64, "b" * 64
     ctx = _ctx(
-        _entry(1, "check-ksr", "ksr.check",
-               {"ksr_sha256": this, "zone": "ex.", "overrides": [_override(GAP, "first")]}),
-        _entry(2, "check-other", "ksr.check",
-               {"ksr_sha256": other, "zone": "ex.",
-                "overrides": [_override("KSR-POLICY-SIG-HORIZON", "other KSR")]}),
-        _entry(3, "check-again", "ksr.check",
-               {"ksr_sha256": this, "zone": "ex.", "overrides": [_override(GAP, "second")]}),
-        _entry(4, "check-failed", "ksr.check",
-               {"ksr_sha256": this, "zone": "ex.",
-                "overrides": [_override("KSR-POLICY-SIG-HORIZON", "never recorded ok")]},
-               ok=False),
+        _entry(
+            1,
+            "check-ksr",
+            "ksr.check",
+            {"ksr_sha256": this, "zone": "ex.", "overrides": [_override(GAP, "first")]},
+        ),
+        _entry(
+            2,
+            "check-other",
+            "ksr.check",
+            {
+                "ksr_sha256": other,
+                "zone": "ex.",
+                "overrides": [_override("KSR-POLICY-SIG-HORIZON", "other KSR")],
+            },
+        ),
+        _entry(
+            3,
+            "check-again",
+            "ksr.check",
+            {"ksr_sha256": this, "zone": "ex.", "overrides": [_override(GAP, "second")]},
+        ),
+        _entry(
+            4,
+            "check-failed",
+            "ksr.check",
+            {
+                "ksr_sha256": this,
+                "zone": "ex.",
+                "overrides": [_override("KSR-POLICY-SIG-HORIZON", "never recorded ok")],
+            },
+            ok=False,
+        ),
     )
     overrides, step = _journaled_overrides(ctx, this, "ex.")
     assert step == "check-again"
@@ -97,9 +136,17 @@ def test_sign_uses_exactly_the_latest_check_of_the_same_ksr() -> None:
 
 
 def test_a_journal_cannot_smuggle_a_deprecated_algorithm_override() -> None:
-    ctx = _ctx(_entry(1, "check-ksr", "ksr.check", {
-        "ksr_sha256": "a" * 64, "zone": "ex.",
-        "overrides": [_override("KSR-ALG-DEPRECATED", "edited journal")],
-    }))
+    ctx = _ctx(
+        _entry(
+            1,
+            "check-ksr",
+            "ksr.check",
+            {
+                "ksr_sha256": "a" * 64,
+                "zone": "ex.",
+                "overrides": [_override("KSR-ALG-DEPRECATED", "edited journal")],
+            },
+        )
+    )
     with pytest.raises(DnssecError, match="KSR-ALG-DEPRECATED cannot be overridden"):
         _journaled_overrides(ctx, "a" * 64, "ex.")

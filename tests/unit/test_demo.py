@@ -41,8 +41,9 @@ def test_the_sample_ksr_is_used_without_keymgr(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tmp_path / "appliance.toml"
-    cfg.write_text('[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\n'
-                   'state = "w"\n')
+    cfg.write_text(
+        '[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\nstate = "w"\n'
+    )
     config = load_config(cfg)
     (tmp_path / "m").mkdir()
     monkeypatch.setattr(demo, "find_keymgr", lambda: None)

@@ -36,9 +36,13 @@ def test_every_real_ksr_parses(path: Path) -> None:
 #: Policies of the root's eras: 2010-2016 ZSKs were RSA-1024 with 15-16 day bundles (the 2010
 #: KSRs declare e=3 for keys with e=65537); from Q4 2016 the DPS values in ZonePolicy.root().
 ERA_2010 = ZonePolicy.root(
-    rsa_sizes=(1024, 2048), rsa_exponents=(3, 65537), check_declared_exponent=False,
-    min_signature_validity=timedelta(days=14, hours=23), max_signature_validity=timedelta(days=16),
-    min_validity_overlap=timedelta(days=4, hours=23), max_validity_overlap=timedelta(days=6),
+    rsa_sizes=(1024, 2048),
+    rsa_exponents=(3, 65537),
+    check_declared_exponent=False,
+    min_signature_validity=timedelta(days=14, hours=23),
+    max_signature_validity=timedelta(days=16),
+    min_validity_overlap=timedelta(days=4, hours=23),
+    max_validity_overlap=timedelta(days=6),
 )
 SIGNED_BY_IANA = {
     "ksr-root-2010-q1-0.xml": ERA_2010,
@@ -53,7 +57,9 @@ SIGNED_BY_IANA = {
 def test_ksrs_iana_signed_pass_a_root_policy(name: str) -> None:
     doc = load(IANA / name)
     report = check_request(
-        doc, SIGNED_BY_IANA[name], ksks=[KskInfo(8, 19036)],
+        doc,
+        SIGNED_BY_IANA[name],
+        ksks=[KskInfo(8, 19036)],
         now=doc.bundles[0].inception - timedelta(days=30),
     )
     assert [v.message for v in report.violations] == []
@@ -61,8 +67,9 @@ def test_ksrs_iana_signed_pass_a_root_policy(name: str) -> None:
 
 def test_the_2009_test_ksr_fails_the_modern_root_policy() -> None:
     doc = load(IANA / "ksr-root-2009-q4-2.xml")
-    report = check_request(doc, ZonePolicy.root(), ksks=[KskInfo(8, 19036)],
-                           now=doc.bundles[0].inception)
+    report = check_request(
+        doc, ZonePolicy.root(), ksks=[KskInfo(8, 19036)], now=doc.bundles[0].inception
+    )
     ids = {v.requirement for v in report.violations}
     assert {"KSR-KEY-SIZE", "KSR-BUNDLE-COUNT", "KSR-POLICY-SIG-VALIDITY"} <= ids
 
@@ -78,8 +85,9 @@ def test_every_real_skr_parses_and_its_signatures_verify(path: Path) -> None:
             keys.add(k.dnskey(), k.ttl)
         assert any(k.is_ksk for k in b.keys)
         for s in b.signatures:
-            dns.dnssec.validate_rrsig((doc.zone, keys), s.rrsig, {doc.zone: keys},
-                                      now=s.rrsig.inception + 1)
+            dns.dnssec.validate_rrsig(
+                (doc.zone, keys), s.rrsig, {doc.zone: keys}, now=s.rrsig.inception + 1
+            )
             verified += 1
     assert verified >= len(doc.bundles)
 
@@ -99,8 +107,13 @@ def test_a_flipped_bit_in_a_real_skr_fails_verification() -> None:
 def test_2017_q2_ksr_chains_to_the_2017_q1_skr() -> None:
     ksr = load(IANA / "ksr-root-2017-q2-0.xml")
     previous = load(IANA / "skr-root-2017-q1-0.xml")
-    report = check_request(ksr, ZonePolicy.root(), ksks=[KskInfo(8, 19036)],
-                           now=ksr.bundles[0].inception - timedelta(days=30), previous=previous)
+    report = check_request(
+        ksr,
+        ZonePolicy.root(),
+        ksks=[KskInfo(8, 19036)],
+        now=ksr.bundles[0].inception - timedelta(days=30),
+        previous=previous,
+    )
     assert report.violations == ()
     assert report.ok
 
@@ -108,8 +121,13 @@ def test_2017_q2_ksr_chains_to_the_2017_q1_skr() -> None:
 def test_a_ksr_checked_against_the_wrong_previous_skr_breaks_the_chain() -> None:
     ksr = load(IANA / "ksr-root-2017-q2-0.xml")
     previous = load(IANA / "skr-root-2018-q1-0-d_to_e.xml")
-    report = check_request(ksr, ZonePolicy.root(), ksks=[KskInfo(8, 19036)],
-                           now=ksr.bundles[0].inception - timedelta(days=30), previous=previous)
+    report = check_request(
+        ksr,
+        ZonePolicy.root(),
+        ksks=[KskInfo(8, 19036)],
+        now=ksr.bundles[0].inception - timedelta(days=30),
+        previous=previous,
+    )
     assert {"KSR-CHAIN-KEYS", "KSR-CHAIN-OVERLAP"} <= {v.requirement for v in report.violations}
 
 
@@ -131,16 +149,27 @@ def test_knot_ksr_text_parses_with_stated_tags(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        (";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
-         "example. 3600 DNSKEY 256 3 13 (\n AAAA\n", "line 2"),
+        (
+            ";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
+            "example. 3600 DNSKEY 256 3 13 (\n AAAA\n",
+            "line 2",
+        ),
         (";; KeySigningRequest 1.0 100 (1970-01-01T00:01:41Z) =====\n", "line 1"),
         ("example. 3600 DNSKEY 256 3 13 AAAA\n", "line 1"),
-        (";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
-         "example. 3600 DNSKEY 256 3 13 !!notbase64\n", "line 2"),
-        (";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
-         "example. x DNSKEY 256 3 13 AAAA\n", "line 2"),
-        (";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
-         "; a stray comment\n", "line 2"),
+        (
+            ";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
+            "example. 3600 DNSKEY 256 3 13 !!notbase64\n",
+            "line 2",
+        ),
+        (
+            ";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n"
+            "example. x DNSKEY 256 3 13 AAAA\n",
+            "line 2",
+        ),
+        (
+            ";; KeySigningRequest 1.0 100 (1970-01-01T00:01:40Z) =====\n; a stray comment\n",
+            "line 2",
+        ),
     ],
 )
 def test_knot_parser_names_the_line(text: str, where: str) -> None:

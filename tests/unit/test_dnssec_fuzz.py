@@ -17,14 +17,21 @@ IANA = Path(__file__).resolve().parents[1] / "data" / "iana-root"
 SAMPLES = [
     (IANA / "ksr-root-2017-q2-0.xml").read_bytes(),
     (IANA / "skr-root-2017-q3-0-c_to_d.xml").read_bytes(),
-    synthetic_ksr("example.", [SoftwareKeySigner.generate(13) for _ in range(3)],
-                  rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 60, 30)),
+    synthetic_ksr(
+        "example.",
+        [SoftwareKeySigner.generate(13) for _ in range(3)],
+        rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 60, 30),
+    ),
 ]
 
 edits = st.lists(
-    st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.floats(0, 1),
-              st.binary(min_size=1, max_size=8)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.sampled_from(["flip", "cut", "insert", "delete"]),
+        st.floats(0, 1),
+        st.binary(min_size=1, max_size=8),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 

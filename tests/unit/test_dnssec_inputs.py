@@ -16,8 +16,11 @@ from tests.support.knot import rollover_slots, synthetic_ksr
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ROOT_KSR = (DATA / "iana-root" / "ksr-root-2017-q2-0.xml").read_bytes()
-KNOT_KSR = synthetic_ksr("example.", [SoftwareKeySigner.generate(13) for _ in range(4)],
-                         rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 90, 30))
+KNOT_KSR = synthetic_ksr(
+    "example.",
+    [SoftwareKeySigner.generate(13) for _ in range(4)],
+    rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 90, 30),
+)
 
 
 def parse(data: bytes, limits: InputLimits | None = None) -> None:
@@ -119,8 +122,19 @@ def test_cli_refuses_bomb_and_huge_files_and_writes_nothing(
         handle.truncate(50 * 1024 * 1024)
     out = tmp_path / "out"
     for bad in (DATA / "dnssec" / "billion-laughs.xml", huge):
-        code = main(["ksr", "sign", "--zones", str(zones), "--out", str(out),
-                     "--software-ksk", f"k={pem}", str(bad)])
+        code = main(
+            [
+                "ksr",
+                "sign",
+                "--zones",
+                str(zones),
+                "--out",
+                str(out),
+                "--software-ksk",
+                f"k={pem}",
+                str(bad),
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 1 and "Traceback" not in err
         assert ("forbidden XML" in err) or ("limit" in err)

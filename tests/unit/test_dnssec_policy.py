@@ -27,12 +27,22 @@ ROOT_NOW = datetime(2017, 3, 1, tzinfo=UTC)
 
 
 def ids(
-    data: bytes, policy: ZonePolicy, *, now: datetime, ksk_alg: int,
-    previous: Document | None = None, ksks: list[KskInfo] | None = None,
+    data: bytes,
+    policy: ZonePolicy,
+    *,
+    now: datetime,
+    ksk_alg: int,
+    previous: Document | None = None,
+    ksks: list[KskInfo] | None = None,
 ) -> set[str]:
     doc = formats.parse_bytes(data, "mutated")
-    report = check_request(doc, policy, ksks=[KskInfo(ksk_alg, 1)] if ksks is None else ksks,
-                           now=now, previous=previous)
+    report = check_request(
+        doc,
+        policy,
+        ksks=[KskInfo(ksk_alg, 1)] if ksks is None else ksks,
+        now=now,
+        previous=previous,
+    )
     for v in report.violations:
         assert isinstance(v, E.REQUIREMENTS[v.requirement])
     return {v.requirement for v in report.violations}
@@ -84,7 +94,7 @@ def _first_record_end() -> int:
 
 def _insert(record: bytes) -> bytes:
     at = _first_record_end()
-    return KNOT_KSR[:at - 1] + b"\n" + record + KNOT_KSR[at - 1:]
+    return KNOT_KSR[: at - 1] + b"\n" + record + KNOT_KSR[at - 1 :]
 
 
 def _two_in_slot() -> bytes:
@@ -100,13 +110,16 @@ CASES: dict[str, Callable[[], set[str]]] = {
     "KSR-ALG-DEPRECATED": lambda: knot(_insert(_alg5_record())),
     "KSR-POLICY-ALG": lambda: knot(algorithms=(8,)),
     "KSR-KEY-SIZE": lambda: knot(_insert(_rsa1024_record()), algorithms=(8, 13)),
-    "KSR-BUNDLE-UNIQUE": lambda: root(ROOT_KSR.replace(
-        b'<RequestBundle id="dc1bc68c-b1c1-46f8-817f-ec893549f2be">',
-        ROOT_KSR.split(b"<RequestBundle ")[2].split(b">")[0].join([b"<RequestBundle ", b">"]),
-    )),
+    "KSR-BUNDLE-UNIQUE": lambda: root(
+        ROOT_KSR.replace(
+            b'<RequestBundle id="dc1bc68c-b1c1-46f8-817f-ec893549f2be">',
+            ROOT_KSR.split(b"<RequestBundle ")[2].split(b">")[0].join([b"<RequestBundle ", b">"]),
+        )
+    ),
     "KSR-BUNDLE-KEYS": lambda: root(
-        ROOT_KSR.replace(b'<RSA size="2048" exponent="65537"/>',
-                         b'<RSA size="4096" exponent="65537"/>'),
+        ROOT_KSR.replace(
+            b'<RSA size="2048" exponent="65537"/>', b'<RSA size="4096" exponent="65537"/>'
+        ),
         rsa_sizes=(2048, 4096),
     ),
     "KSR-BUNDLE-POP": lambda: root(
@@ -116,18 +129,23 @@ CASES: dict[str, Callable[[], set[str]]] = {
     "KSR-BUNDLE-CYCLE-DURATION": lambda: knot(max_cycle=timedelta(days=30)),
     "KSR-POLICY-KEYS": lambda: knot(max_keys_per_bundle=1),
     "KSR-POLICY-SIG-OVERLAP": lambda: root(min_validity_overlap=timedelta(days=12)),
-    "KSR-POLICY-SIG-VALIDITY": lambda: root(ROOT_KSR.replace(
-        b"<Expiration>2017-04-22T00:00:00</Expiration>",
-        b"<Expiration>2017-04-26T00:00:00</Expiration>")),
+    "KSR-POLICY-SIG-VALIDITY": lambda: root(
+        ROOT_KSR.replace(
+            b"<Expiration>2017-04-22T00:00:00</Expiration>",
+            b"<Expiration>2017-04-26T00:00:00</Expiration>",
+        )
+    ),
     "KSR-POLICY-SIG-HORIZON": lambda: root(horizon=timedelta(days=60)),
     "KSR-POLICY-BUNDLE-INTERVALS": lambda: knot(max_bundle_interval=timedelta(days=1)),
     "KSR-POLICY-SAFETY": lambda: root(
         ROOT_KSR.replace(b"<PublishSafety>P10D", b"<PublishSafety>P30D")
     ),
     "KSR-CHAIN-KEYS": lambda: root(previous="skr-root-2018-q1-0-d_to_e.xml"),
-    "KSR-CHAIN-OVERLAP": lambda: root(previous="skr-root-2017-q1-0.xml",
-                                      min_validity_overlap=timedelta(days=9),
-                                      max_validity_overlap=timedelta(days=9, hours=12)),
+    "KSR-CHAIN-OVERLAP": lambda: root(
+        previous="skr-root-2017-q1-0.xml",
+        min_validity_overlap=timedelta(days=9),
+        max_validity_overlap=timedelta(days=9, hours=12),
+    ),
     "KSR-CHAIN-ID": lambda: root(previous="skr-root-2017-q2-0.xml"),
     "KSR-KSK-ACTIVE": lambda: knot(ksk_active_until=START + timedelta(days=40)),
     "KSR-KSK-ALG": lambda: ids(KNOT_KSR, KNOT_POLICY, now=START, ksk_alg=8),
@@ -161,8 +179,7 @@ def test_all_violations_are_reported_at_once() -> None:
 
 def test_overrides_waive_only_their_requirement_and_are_reported() -> None:
     doc = formats.parse_bytes(KNOT_KSR, "k")
-    policy = dataclasses.replace(KNOT_POLICY, max_keys_per_bundle=1,
-                                 max_cycle=timedelta(days=10))
+    policy = dataclasses.replace(KNOT_POLICY, max_keys_per_bundle=1, max_cycle=timedelta(days=10))
     over = Override("KSR-POLICY-KEYS", "rollover slots hold two keys", "IW Alice")
     report = check_request(doc, policy, ksks=[KskInfo(13, 1)], now=START, overrides=[over])
     assert not report.ok
@@ -175,7 +192,9 @@ def test_overrides_waive_only_their_requirement_and_are_reported() -> None:
     assert report.ok
     record = report.as_dict()
     assert [o["requirement"] for o in record["overrides_used"]] == [  # type: ignore[index]
-        "KSR-POLICY-KEYS", "KSR-BUNDLE-CYCLE-DURATION"]
+        "KSR-POLICY-KEYS",
+        "KSR-BUNDLE-CYCLE-DURATION",
+    ]
 
 
 def test_deprecated_algorithms_cannot_be_overridden_and_overrides_need_reasons() -> None:
@@ -192,10 +211,12 @@ def test_knot_chain_with_our_previous_skr() -> None:
     from appliance.dnssec.sign import Ksk, sign_request
 
     ksk = Ksk(SoftwareKeySigner.generate(13), "k")
-    first = formats.parse_bytes(synthetic_ksr("example.", ZSKS, [(START, [0]),
-                                (START + timedelta(days=30), [0])]), "q1")
+    first = formats.parse_bytes(
+        synthetic_ksr("example.", ZSKS, [(START, [0]), (START + timedelta(days=30), [0])]), "q1"
+    )
     previous = formats.parse_bytes(
-        writer.render(sign_request(first, KNOT_POLICY, [ksk], now=START)), "q1.skr")
+        writer.render(sign_request(first, KNOT_POLICY, [ksk], now=START)), "q1.skr"
+    )
     follow = START + timedelta(days=30)
 
     def chain(slots: list[tuple[datetime, list[int]]]) -> set[str]:

@@ -67,8 +67,7 @@ def test_the_signer_port_plugs_into_dnspython(algorithm: int) -> None:
     name = dns.name.from_text("example.")
     dnskey = key.dnskey()
     rrset = dns.rrset.from_rdata(name, 3600, dnskey)
-    rrsig = dns.dnssec.sign(rrset, key, name, dnskey, inception=START, lifetime=86400,
-                            verify=True)
+    rrsig = dns.dnssec.sign(rrset, key, name, dnskey, inception=START, lifetime=86400, verify=True)
     keys = {name: dns.rdataset.from_rdata(3600, dnskey)}
     dns.dnssec.validate_rrsig(rrset, rrsig, keys, now=START.timestamp() + 10)
 
@@ -78,15 +77,17 @@ def test_fast_path_equals_dnspython_sign_for_rsa() -> None:
     zsk = SoftwareKeySigner.generate(8)
     data = synthetic_ksr("example.", [zsk], [(START, [0]), (START + timedelta(days=1), [0])])
     doc = formats.parse_bytes(data, "k")
-    policy = ZonePolicy("example.", rrsig_lifetime=timedelta(days=2),
-                        rrsig_refresh=timedelta(days=1))
+    policy = ZonePolicy(
+        "example.", rrsig_lifetime=timedelta(days=2), rrsig_refresh=timedelta(days=1)
+    )
     skr = sign_request(doc, policy, [Ksk(ksk, "k")], now=START)
     ours = skr.bundles[0].signatures[0].rrsig
     private = DnssecPrivateKey(ksk)
     name = dns.name.from_text("example.")
     rrset = dns.rrset.from_rdata_list(name, 3600, [k.dnskey() for k in skr.bundles[0].keys])
-    theirs = dns.dnssec.sign(rrset, private, name, private.dnskey(),
-                             inception=ours.inception, expiration=ours.expiration)
+    theirs = dns.dnssec.sign(
+        rrset, private, name, private.dnskey(), inception=ours.inception, expiration=ours.expiration
+    )
     assert ours == theirs  # RSA PKCS#1 v1.5 is deterministic: same data, same signature
 
 
@@ -105,8 +106,9 @@ def _verify_all(skr: Document) -> int:
             keys.add(k.dnskey(), k.ttl)
         for s in b.signatures:
             if s.rrsig.type_covered == dns.rdatatype.DNSKEY:
-                dns.dnssec.validate_rrsig((skr.zone, keys), s.rrsig, {skr.zone: keys},
-                                          now=s.rrsig.inception + 1)
+                dns.dnssec.validate_rrsig(
+                    (skr.zone, keys), s.rrsig, {skr.zone: keys}, now=s.rrsig.inception + 1
+                )
                 count += 1
     return count
 
@@ -127,8 +129,7 @@ def test_knot_skr_with_cds_verifies_and_round_trips(tmp_path: Path) -> None:
     doc = _knot_doc()
     ksk = Ksk(SoftwareKeySigner.generate(13), "ksk")
     stats = SignStats()
-    skr = sign_request(doc, ZonePolicy("example.", cds_cdnskey=True), [ksk], now=START,
-                       stats=stats)
+    skr = sign_request(doc, ZonePolicy("example.", cds_cdnskey=True), [ksk], now=START, stats=stats)
     assert stats.rrsigs == 3 * len(skr.bundles)
     assert stats.full_validations == stats.rrsets
     out = tmp_path / "example.skr"
@@ -150,8 +151,10 @@ def test_knot_skr_with_cds_verifies_and_round_trips(tmp_path: Path) -> None:
 
 def test_root_style_skr_xml_verifies_and_round_trips(tmp_path: Path) -> None:
     ksr = formats.parse_bytes((IANA / "ksr-root-2017-q2-0.xml").read_bytes(), "ksr")
-    ksks = [Ksk(SoftwareKeySigner.generate(8), "Kours"), Ksk(SoftwareKeySigner.generate(8),
-            "Kold", revoked=True)]
+    ksks = [
+        Ksk(SoftwareKeySigner.generate(8), "Kours"),
+        Ksk(SoftwareKeySigner.generate(8), "Kold", revoked=True),
+    ]
     skr = sign_request(ksr, ZonePolicy.root(), ksks, now=START)
     data = writer.render(skr)
     again = formats.parse_bytes(data, "skr.xml")
@@ -181,8 +184,7 @@ class BrokenSigner:
 
 def test_a_bad_signature_from_the_signer_stops_signing() -> None:
     with pytest.raises(SigningError, match="did not verify"):
-        sign_request(_knot_doc(), ZonePolicy("example."), [Ksk(BrokenSigner(), "bad")],
-                     now=START)
+        sign_request(_knot_doc(), ZonePolicy("example."), [Ksk(BrokenSigner(), "bad")], now=START)
 
 
 # --- CLI ---------------------------------------------------------------------------------
@@ -194,8 +196,10 @@ def lab(tmp_path: Path) -> dict[str, Path]:
     pem = tmp_path / "ksk.pem"
     pem.write_bytes(ksk.to_pem())
     zones = tmp_path / "zones.toml"
-    zones.write_text('[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
-                     '[zone."example.net."]\nksk = ["ksk1"]\nalgorithms = [13]\n')
+    zones.write_text(
+        '[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+        '[zone."example.net."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
+    )
     zsks = [SoftwareKeySigner.generate(13) for _ in range(4)]
     a = tmp_path / "example.ksr"
     a.write_bytes(synthetic_ksr("example.", zsks, rollover_slots(START, 60, 30)))
@@ -206,9 +210,20 @@ def lab(tmp_path: Path) -> dict[str, Path]:
 
 
 def _sign_args(lab: dict[str, Path], *files: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    return ["ksr", "sign", "--zones", str(lab["zones"]), "--out", str(lab["out"]),
-            "--software-ksk", f"ksk1={lab['pem']}", "--now", START.isoformat(), *extra,
-            *map(str, files)]
+    return [
+        "ksr",
+        "sign",
+        "--zones",
+        str(lab["zones"]),
+        "--out",
+        str(lab["out"]),
+        "--software-ksk",
+        f"ksk1={lab['pem']}",
+        "--now",
+        START.isoformat(),
+        *extra,
+        *map(str, files),
+    ]
 
 
 def test_cli_signs_many_zones_in_one_run(
@@ -229,8 +244,10 @@ def test_cli_signs_many_zones_in_one_run(
     [
         (b"DNSKEY 256 3 13", b"DNSKEY 257 3 13"),  # flags 257 in a request
         (b"example.\t", b"evil.example.\t"),  # wrong owner
-        (b"\n;; KeySigningRequest 1.0 generated",
-         b"\nexample.\t3600 TXT x\n;; KeySigningRequest 1.0 generated"),
+        (
+            b"\n;; KeySigningRequest 1.0 generated",
+            b"\nexample.\t3600 TXT x\n;; KeySigningRequest 1.0 generated",
+        ),
     ],
     ids=["flags-257", "wrong-owner", "non-dnskey"],
 )
@@ -249,12 +266,26 @@ def test_cli_refuses_bad_ksrs_and_writes_nothing(
 def test_cli_override_is_recorded_and_lets_the_signature_through(
     lab: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lab["zones"].write_text('[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\n'
-                            "max_keys_per_bundle = 1\n")
+    lab["zones"].write_text(
+        '[zone."example."]\nksk = ["ksk1"]\nalgorithms = [13]\nmax_keys_per_bundle = 1\n'
+    )
     assert main(_sign_args(lab, lab["a"])) == 1
-    assert main(_sign_args(lab, lab["a"], extra=(
-        "--override", "KSR-POLICY-KEYS=rollover slots hold two ZSKs", "--witness", "IW",
-        "--json"))) == 0
+    assert (
+        main(
+            _sign_args(
+                lab,
+                lab["a"],
+                extra=(
+                    "--override",
+                    "KSR-POLICY-KEYS=rollover slots hold two ZSKs",
+                    "--witness",
+                    "IW",
+                    "--json",
+                ),
+            )
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert '"requirement": "KSR-POLICY-KEYS"' in out and "rollover slots" in out
     assert (lab["out"] / "example.skr").exists()
@@ -277,8 +308,20 @@ def test_cli_inspect_and_check(lab: dict[str, Path], capsys: pytest.CaptureFixtu
     assert main(["ksr", "inspect", str(lab["a"]), str(IANA / "skr-root-2017-q1-0.xml")]) == 0
     out = capsys.readouterr().out
     assert "knot request for example." in out and "iana response for ." in out
-    assert main(["ksr", "check", "--zones", str(lab["zones"]), "--now", START.isoformat(),
-                 str(lab["a"])]) == 0
+    assert (
+        main(
+            [
+                "ksr",
+                "check",
+                "--zones",
+                str(lab["zones"]),
+                "--now",
+                START.isoformat(),
+                str(lab["a"]),
+            ]
+        )
+        == 0
+    )
     root_ksr = str(IANA / "ksr-root-2017-q2-0.xml")
     assert main(["ksr", "check", "--zones", str(lab["zones"]), root_ksr]) == 1
     assert "KSR-DOMAIN" in capsys.readouterr().out
@@ -293,8 +336,7 @@ def _many_slots_doc() -> Document:
     return formats.parse_bytes(data, "many.ksr")
 
 
-HOURLY = ZonePolicy("example.", rrsig_lifetime=timedelta(hours=3),
-                    rrsig_refresh=timedelta(hours=1))
+HOURLY = ZonePolicy("example.", rrsig_lifetime=timedelta(hours=3), rrsig_refresh=timedelta(hours=1))
 
 
 def test_pipelined_signing_equals_sequential_and_verifies() -> None:
@@ -312,8 +354,9 @@ def test_pipelined_signing_equals_sequential_and_verifies() -> None:
 
 def test_a_bad_signature_stops_the_pipeline_too() -> None:
     with pytest.raises(SigningError, match="did not verify"):
-        sign_request(_many_slots_doc(), HOURLY, [Ksk(BrokenSigner(), "bad")], now=START,
-                     pipeline=True)
+        sign_request(
+            _many_slots_doc(), HOURLY, [Ksk(BrokenSigner(), "bad")], now=START, pipeline=True
+        )
 
 
 def test_verifier_frames_round_trip() -> None:
@@ -338,8 +381,13 @@ class SometimesBrokenSigner(BrokenSigner):
 
 def test_the_verifier_process_catches_a_bad_signature_deep_in_the_run() -> None:
     with pytest.raises(SigningError, match="bad signature"):
-        sign_request(_many_slots_doc(), HOURLY, [Ksk(SometimesBrokenSigner(), "bad")],
-                     now=START, pipeline=True)
+        sign_request(
+            _many_slots_doc(),
+            HOURLY,
+            [Ksk(SometimesBrokenSigner(), "bad")],
+            now=START,
+            pipeline=True,
+        )
 
 
 def test_cli_names_a_missing_ksk_label(
@@ -370,8 +418,10 @@ NEW = SoftwareKeySigner.generate(8)
 
 def _shape(doc: Document) -> list[tuple[list[tuple[str, int]], list[str]]]:
     return [
-        (sorted((k.key_identifier, k.flags) for k in b.keys if k.is_ksk),
-         sorted(s.key_identifier for s in b.signatures))
+        (
+            sorted((k.key_identifier, k.flags) for k in b.keys if k.is_ksk),
+            sorted(s.key_identifier for s in b.signatures),
+        )
         for b in doc.bundles
     ]
 
@@ -380,11 +430,14 @@ def test_rollover_2017_q3_successor_published_before_it_signs() -> None:
     import dataclasses
 
     iana = formats.parse_bytes((IANA / "skr-root-2017-q3-0-c_to_d.xml").read_bytes(), "q3")
-    request = dataclasses.replace(iana, kind="request", ksk_policy=None, bundles=tuple(
-        dataclasses.replace(b, keys=b.zsks, signatures=()) for b in iana.bundles))
+    request = dataclasses.replace(
+        iana,
+        kind="request",
+        ksk_policy=None,
+        bundles=tuple(dataclasses.replace(b, keys=b.zsks, signatures=()) for b in iana.bundles),
+    )
     publish_new = datetime(2017, 7, 11, tzinfo=UTC)
-    ksks = [Ksk(OLD, "Kjqmt7v"),
-            Ksk(NEW, "Klajeyz", publish_only=True, publish_from=publish_new)]
+    ksks = [Ksk(OLD, "Kjqmt7v"), Ksk(NEW, "Klajeyz", publish_only=True, publish_from=publish_new)]
     ours = sign_request(request, ZonePolicy.root(), ksks, now=START)
     assert _shape(ours) == _shape(iana)
     assert _verify_all(ours) == len(ours.bundles)
@@ -400,13 +453,17 @@ def test_rollover_2018_q1_successor_takes_over_signing() -> None:
     assert _verify_all(ours) == len(ours.bundles)
     from appliance.dnssec.policy import check_request
 
-    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in ksks],
-                           now=datetime(2017, 12, 1, tzinfo=UTC))
+    report = check_request(
+        ksr, ZonePolicy.root(), ksks=[k.info() for k in ksks], now=datetime(2017, 12, 1, tzinfo=UTC)
+    )
     assert report.ok
-    gap = [Ksk(OLD, "Kjqmt7v", sign_until=switch),
-           Ksk(NEW, "Klajeyz", sign_from=switch + timedelta(days=15))]
-    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in gap],
-                           now=datetime(2017, 12, 1, tzinfo=UTC))
+    gap = [
+        Ksk(OLD, "Kjqmt7v", sign_until=switch),
+        Ksk(NEW, "Klajeyz", sign_from=switch + timedelta(days=15)),
+    ]
+    report = check_request(
+        ksr, ZonePolicy.root(), ksks=[k.info() for k in gap], now=datetime(2017, 12, 1, tzinfo=UTC)
+    )
     assert "KSR-KSK-ACTIVE" in {v.requirement for v in report.violations}
     with pytest.raises(SigningError, match="No KSK is scheduled"):
         sign_request(ksr, ZonePolicy.root(), gap, now=START)
@@ -417,14 +474,32 @@ def test_cli_signs_a_rollover_from_the_zones_schedule(tmp_path: Path) -> None:
     old.write_bytes(OLD.to_pem())
     new.write_bytes(NEW.to_pem())
     zones = tmp_path / "zones.toml"
-    zones.write_text('[zone."."]\npreset = "root"\nksk_schedule = [\n'
-                     '  {label = "Kjqmt7v", sign_until = 2018-01-11T00:00:00Z},\n'
-                     '  {label = "Klajeyz", sign_from = 2018-01-11T00:00:00Z},\n]\n')
+    zones.write_text(
+        '[zone."."]\npreset = "root"\nksk_schedule = [\n'
+        '  {label = "Kjqmt7v", sign_until = 2018-01-11T00:00:00Z},\n'
+        '  {label = "Klajeyz", sign_from = 2018-01-11T00:00:00Z},\n]\n'
+    )
     out = tmp_path / "out"
-    assert main(["ksr", "sign", "--zones", str(zones), "--out", str(out), "--now",
-                 "2017-12-01T00:00:00Z", "--software-ksk", f"Kjqmt7v={old}",
-                 "--software-ksk", f"Klajeyz={new}",
-                 str(IANA / "ksr-root-2018-q1-0-d_to_e.xml")]) == 0
+    assert (
+        main(
+            [
+                "ksr",
+                "sign",
+                "--zones",
+                str(zones),
+                "--out",
+                str(out),
+                "--now",
+                "2017-12-01T00:00:00Z",
+                "--software-ksk",
+                f"Kjqmt7v={old}",
+                "--software-ksk",
+                f"Klajeyz={new}",
+                str(IANA / "ksr-root-2018-q1-0-d_to_e.xml"),
+            ]
+        )
+        == 0
+    )
     ours, _ = formats.load_document(out / "skr-root-2018-q1-0-d_to_e.xml")
     iana = formats.parse_bytes((IANA / "skr-root-2018-q1-0-d_to_e.xml").read_bytes(), "skr")
     assert _shape(ours) == _shape(iana)
@@ -437,9 +512,26 @@ def test_cli_publish_prints_dnskey_ds_and_writes_a_trust_anchor(
     signer = SoftwareKeySigner.generate(13)
     pem.write_bytes(signer.to_pem())
     anchor = tmp_path / "anchor.xml"
-    assert main(["ksr", "publish", "--zone", "example.", "--label", "k", "--software-ksk",
-                 f"k={pem}", "--trust-anchor", str(anchor), "--valid-from",
-                 "2027-01-01T00:00:00Z", "--json"]) == 0
+    assert (
+        main(
+            [
+                "ksr",
+                "publish",
+                "--zone",
+                "example.",
+                "--label",
+                "k",
+                "--software-ksk",
+                f"k={pem}",
+                "--trust-anchor",
+                str(anchor),
+                "--valid-from",
+                "2027-01-01T00:00:00Z",
+                "--json",
+            ]
+        )
+        == 0
+    )
     import json
 
     item = json.loads(capsys.readouterr().out)
@@ -447,8 +539,21 @@ def test_cli_publish_prints_dnskey_ds_and_writes_a_trust_anchor(
     assert item["key_tag"] == pub.key_tag and item["ds"] == pub.ds_text()
     assert f"<KeyTag>{pub.key_tag}</KeyTag>" in anchor.read_text()
     assert 'validFrom="2027-01-01T00:00:00+00:00"' in anchor.read_text()
-    assert main(["ksr", "publish", "--zone", "example.", "--label", "other",
-                 "--software-ksk", f"k={pem}"]) == 1
+    assert (
+        main(
+            [
+                "ksr",
+                "publish",
+                "--zone",
+                "example.",
+                "--label",
+                "other",
+                "--software-ksk",
+                f"k={pem}",
+            ]
+        )
+        == 1
+    )
 
 
 class FirstBadSigner(SometimesBrokenSigner):
@@ -464,8 +569,11 @@ def test_a_failed_pipeline_stops_the_signing_thread() -> None:
     with pytest.raises(SigningError, match="did not verify"):
         sign_request(doc, HOURLY, [Ksk(signer, "bad")], now=START, pipeline=True)
     done = signer.count
-    total = len(sign_request(doc, HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")],
-                             now=START, pipeline=False).bundles)
+    total = len(
+        sign_request(
+            doc, HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")], now=START, pipeline=False
+        ).bundles
+    )
     assert done < total  # it stopped early, and it stays stopped:
     import time
 
@@ -483,16 +591,29 @@ def test_cli_check_with_the_previous_skr(
     assert main([*args, "--previous", str(IANA / "skr-root-2017-q1-0.xml"), ksr]) == 0
     assert main([*args, "--previous", str(IANA / "skr-root-2018-q1-0-d_to_e.xml"), ksr]) == 1
     assert "KSR-CHAIN-KEYS" in capsys.readouterr().out
-    assert main([*args, "--previous", str(IANA / "skr-root-2017-q1-0.xml"), "--previous",
-                 str(IANA / "skr-root-2017-q2-0.xml"), ksr]) == 2
+    assert (
+        main(
+            [
+                *args,
+                "--previous",
+                str(IANA / "skr-root-2017-q1-0.xml"),
+                "--previous",
+                str(IANA / "skr-root-2017-q2-0.xml"),
+                ksr,
+            ]
+        )
+        == 2
+    )
     assert "Two previous SKRs" in capsys.readouterr().err
 
 
 def test_iana_signer_elements_choose_the_signing_ksk() -> None:
     data = (IANA / "ksr-root-2017-q2-0.xml").read_bytes()
-    asked = data.replace(b"<Expiration>2017-04-22T00:00:00</Expiration>",
-                         b'<Expiration>2017-04-22T00:00:00</Expiration>\n'
-                         b'<Signer keyIdentifier="Klajeyz"/>', 1)
+    asked = data.replace(
+        b"<Expiration>2017-04-22T00:00:00</Expiration>",
+        b'<Expiration>2017-04-22T00:00:00</Expiration>\n<Signer keyIdentifier="Klajeyz"/>',
+        1,
+    )
     ksr = formats.parse_bytes(asked, "ksr")
     assert ksr.bundles[0].signers == ("Klajeyz",) and ksr.bundles[1].signers == ()
     both = [Ksk(OLD, "Kjqmt7v"), Ksk(NEW, "Klajeyz")]
@@ -501,8 +622,12 @@ def test_iana_signer_elements_choose_the_signing_ksk() -> None:
     from appliance.dnssec.policy import check_request
 
     only_old = [Ksk(OLD, "Kjqmt7v")]
-    report = check_request(ksr, ZonePolicy.root(), ksks=[k.info() for k in only_old],
-                           now=datetime(2017, 3, 1, tzinfo=UTC))
+    report = check_request(
+        ksr,
+        ZonePolicy.root(),
+        ksks=[k.info() for k in only_old],
+        now=datetime(2017, 3, 1, tzinfo=UTC),
+    )
     assert [v.requirement for v in report.violations] == ["KSR-KSK-ACTIVE"]
     with pytest.raises(SigningError, match="asks for signer"):
         sign_request(ksr, ZonePolicy.root(), only_old, now=START)
@@ -521,8 +646,13 @@ def test_a_dead_verifier_process_is_a_clean_signing_error(
 
     monkeypatch.setattr(verifier.VerifierProcess, "__init__", start_then_die)
     with pytest.raises(SigningError, match="verification worker failed"):
-        sign_request(_many_slots_doc(), HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")],
-                     now=START, pipeline=True)
+        sign_request(
+            _many_slots_doc(),
+            HOURLY,
+            [Ksk(SoftwareKeySigner.generate(13), "k")],
+            now=START,
+            pipeline=True,
+        )
 
 
 @pytest.mark.parametrize("algorithm", [8, 10, 13, 14, 15, 16])
@@ -540,8 +670,13 @@ def test_the_workers_verifier_agrees_with_dnspython(algorithm: int) -> None:
     data = b"RRSIG header, signer name and RRset wire" * 10
     good = private.sign(data)
     flipped = good[:-1] + bytes([good[-1] ^ 1])
-    for signature, payload in ((good, data), (flipped, data), (good, data + b"x"),
-                               (good[:-1], data), (b"", data)):
+    for signature, payload in (
+        (good, data),
+        (flipped, data),
+        (good, data + b"x"),
+        (good[:-1], data),
+        (b"", data),
+    ):
         try:
             private.public_key().verify(signature, payload)
             theirs = True
@@ -593,8 +728,15 @@ class LateBadSigner(BrokenSigner):
 def test_the_last_signature_is_checked_too() -> None:
     doc = _many_slots_doc()
     stats = SignStats()
-    sign_request(doc, HOURLY, [Ksk(SoftwareKeySigner.generate(13), "k")], now=START,
-                 stats=stats, pipeline=False)
+    sign_request(
+        doc,
+        HOURLY,
+        [Ksk(SoftwareKeySigner.generate(13), "k")],
+        now=START,
+        stats=stats,
+        pipeline=False,
+    )
     with pytest.raises(SigningError, match=f"RRSIG #{stats.rrsigs - 1}"):
-        sign_request(doc, HOURLY, [Ksk(LateBadSigner(stats.rrsigs), "bad")], now=START,
-                     pipeline=True)
+        sign_request(
+            doc, HOURLY, [Ksk(LateBadSigner(stats.rrsigs), "bad")], now=START, pipeline=True
+        )

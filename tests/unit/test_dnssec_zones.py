@@ -20,11 +20,15 @@ def zones(text: str) -> dict[str, object]:
 
 
 def test_zone_entries_with_durations_times_and_preset() -> None:
-    found = parse_zones(tomlfile.loads(
-        '[zone."Example.COM"]\nksk = ["ksk-a", "ksk-b"]\nalgorithms = [13, 8]\n'
-        'rrsig_lifetime = "P21D"\nrrsig_refresh = "7d"\nmax_validity_overlap = 3600\n'
-        "ksk_active_until = 2027-06-01T00:00:00Z\ncds_cdnskey = true\n"
-        '[zone."."]\npreset = "root"\nhorizon = "90d"\n', "zones.toml"))
+    found = parse_zones(
+        tomlfile.loads(
+            '[zone."Example.COM"]\nksk = ["ksk-a", "ksk-b"]\nalgorithms = [13, 8]\n'
+            'rrsig_lifetime = "P21D"\nrrsig_refresh = "7d"\nmax_validity_overlap = 3600\n'
+            "ksk_active_until = 2027-06-01T00:00:00Z\ncds_cdnskey = true\n"
+            '[zone."."]\npreset = "root"\nhorizon = "90d"\n',
+            "zones.toml",
+        )
+    )
     entry = found["example.com."]
     assert entry.ksk_labels == ("ksk-a", "ksk-b")
     p = entry.policy
@@ -55,8 +59,12 @@ def test_zone_file_errors_name_the_line(text: str, line: int, words: str) -> Non
 
 
 def test_durations_both_ways() -> None:
-    for text, value in (("P21D", timedelta(days=21)), ("PT0S", timedelta(0)),
-                        ("P1DT2H", timedelta(days=1, hours=2)), ("90m", timedelta(minutes=90))):
+    for text, value in (
+        ("P21D", timedelta(days=21)),
+        ("PT0S", timedelta(0)),
+        ("P1DT2H", timedelta(days=1, hours=2)),
+        ("90m", timedelta(minutes=90)),
+    ):
         assert times.parse_duration(text) == value
     assert times.format_duration(timedelta(days=1, hours=2)) == "P1DT2H"
     assert times.format_duration(timedelta(0)) == "PT0S"
@@ -81,12 +89,15 @@ def test_pin_from_a_file_descriptor_or_the_environment(monkeypatch: pytest.Monke
 
 
 def test_ksk_schedule_for_a_rollover() -> None:
-    found = parse_zones(tomlfile.loads(
-        '[zone."."]\npreset = "root"\nksk_schedule = [\n'
-        '  {label = "old", sign_until = 2018-01-11T00:00:00Z},\n'
-        '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n'
-        '  {label = "next", publish_only = true, publish_from = 2018-03-01T00:00:00Z},\n]\n',
-        "zones.toml"))
+    found = parse_zones(
+        tomlfile.loads(
+            '[zone."."]\npreset = "root"\nksk_schedule = [\n'
+            '  {label = "old", sign_until = 2018-01-11T00:00:00Z},\n'
+            '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n'
+            '  {label = "next", publish_only = true, publish_from = 2018-03-01T00:00:00Z},\n]\n',
+            "zones.toml",
+        )
+    )
     entry = found["."]
     assert entry.ksk_labels == ("old", "new", "next")
     assert entry.ksks[0].sign_until == datetime(2018, 1, 11, tzinfo=UTC)
@@ -100,11 +111,14 @@ def test_ksk_schedule_for_a_rollover() -> None:
 def test_bind_gives_ksks_with_their_roles_for_available_labels() -> None:
     from appliance.dnssec.signer import SoftwareKeySigner
 
-    entry = parse_zones(tomlfile.loads(
-        '[zone."."]\nksk_schedule = [\n'
-        '  {label = "old", sign_until = 2018-01-11T00:00:00Z, revoked = true},\n'
-        '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n  {label = "gone"},\n]\n',
-        "zones.toml"))["."]
+    entry = parse_zones(
+        tomlfile.loads(
+            '[zone."."]\nksk_schedule = [\n'
+            '  {label = "old", sign_until = 2018-01-11T00:00:00Z, revoked = true},\n'
+            '  {label = "new", sign_from = 2018-01-11T00:00:00Z},\n  {label = "gone"},\n]\n',
+            "zones.toml",
+        )
+    )["."]
     keys = {"old": SoftwareKeySigner.generate(13), "new": SoftwareKeySigner.generate(13)}
     bound = entry.bind(keys.get)
     assert [k.identifier for k in bound] == ["old", "new"]

@@ -26,9 +26,31 @@ from tests.unit.test_fuzz_inputs import FUZZ, mutated
 #: More transmissions than any single flow needs: a host still talking after this loops.
 LOOP_LIMIT = 4000
 INTERESTING_SW = [
-    0x9000, 0x6100, 0x6101, 0x61FF, 0x6285, 0x6300, 0x63C0, 0x63C1, 0x63C3, 0x63CF, 0x6581,
-    0x6700, 0x6982, 0x6983, 0x6985, 0x6A80, 0x6A82, 0x6A88, 0x6B00, 0x6C10, 0x6D00, 0x6E00,
-    0x6F00, 0x0000, 0xFFFF,
+    0x9000,
+    0x6100,
+    0x6101,
+    0x61FF,
+    0x6285,
+    0x6300,
+    0x63C0,
+    0x63C1,
+    0x63C3,
+    0x63CF,
+    0x6581,
+    0x6700,
+    0x6982,
+    0x6983,
+    0x6985,
+    0x6A80,
+    0x6A82,
+    0x6A88,
+    0x6B00,
+    0x6C10,
+    0x6D00,
+    0x6E00,
+    0x6F00,
+    0x0000,
+    0xFFFF,
 ]
 PIN = b"pin-FUZZ0001"
 
@@ -55,7 +77,9 @@ def provisioned() -> tuple[str, bytes]:
 
     share = slip39.split(bytearray(range(32)), 2, 3)[0]
     sealed = envelope.seal(
-        share, card_public_key=holder.ecdh_public_key(), card_serial=holder.serial,
+        share,
+        card_public_key=holder.ecdh_public_key(),
+        card_serial=holder.serial,
         purpose=Purpose.BACKUP_KEY,
     )
     holder.write_private_do(sealed)

@@ -100,9 +100,7 @@ def knot_ksr() -> bytes:
     from tests.support.knot import rollover_slots, synthetic_ksr
 
     zsks = [SoftwareKeySigner.generate(13) for _ in range(2)]
-    return synthetic_ksr(
-        "example.", zsks, rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 20, 10)
-    )
+    return synthetic_ksr("example.", zsks, rollover_slots(datetime(2027, 1, 1, tzinfo=UTC), 20, 10))
 
 
 @cache
@@ -117,7 +115,9 @@ def knot_skr() -> bytes:
         "example.", rrsig_lifetime=timedelta(days=14), rrsig_refresh=timedelta(days=7)
     )
     skr = sign_request(
-        doc, policy, [Ksk(SoftwareKeySigner.generate(13), "k")],
+        doc,
+        policy,
+        [Ksk(SoftwareKeySigner.generate(13), "k")],
         now=datetime(2027, 1, 1, tzinfo=UTC) - timedelta(days=1),
     )
     return writer.render(skr)
@@ -205,8 +205,9 @@ def bundle_files() -> tuple[bytes, list[str]]:
 @FUZZ
 @given(st.data())
 @pytest.mark.parametrize(
-    "seed", [iana_ksr, iana_skr, knot_ksr, knot_skr], ids=["iana-ksr", "iana-skr", "knot-ksr",
-                                                          "knot-skr"]
+    "seed",
+    [iana_ksr, iana_skr, knot_ksr, knot_skr],
+    ids=["iana-ksr", "iana-skr", "knot-ksr", "knot-skr"],
 )
 def test_ksr_and_skr_readers(seed: Callable[[], bytes], data: st.DataObject) -> None:
     from appliance.dnssec import formats
@@ -280,9 +281,7 @@ def test_roster_as_stored(data: st.DataObject) -> None:
 
     stored, _, _ = roster_world()
     blob = data.draw(mutated(stored))
-    only_our_errors(
-        lambda: rosters.loads(blob, trusted_public_key=signer().public_key_der())
-    )
+    only_our_errors(lambda: rosters.loads(blob, trusted_public_key=signer().public_key_der()))
 
 
 @FUZZ
@@ -306,9 +305,7 @@ def test_roster_body_resigned(data: st.DataObject) -> None:
     doc["body"] = body
     doc["signature"]["value"] = signer().sign(raw).hex()
     blob = json.dumps(doc).encode()
-    only_our_errors(
-        lambda: rosters.loads(blob, trusted_public_key=signer().public_key_der())
-    )
+    only_our_errors(lambda: rosters.loads(blob, trusted_public_key=signer().public_key_der()))
 
 
 @FUZZ

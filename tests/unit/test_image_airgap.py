@@ -197,13 +197,21 @@ def test_initramfs_hook_removes_network_applets_and_keeps_the_shell(tmp_path: Pa
     hook = REPO / "image/overlay/etc/initramfs-tools/hooks/zz-appliance-airgap"
     dest = tmp_path / "initramfs"
     kept = ["bin/sh", "usr/bin/busybox", "bin/mount", "usr/bin/modprobe"]
-    gone = ["bin/udhcpc", "usr/bin/wget", "bin/ip", "bin/nc", "usr/lib/klibc/bin/ipconfig",
-            "bin/nfsmount", "sbin/ifconfig"]
+    gone = [
+        "bin/udhcpc",
+        "usr/bin/wget",
+        "bin/ip",
+        "bin/nc",
+        "usr/lib/klibc/bin/ipconfig",
+        "bin/nfsmount",
+        "sbin/ifconfig",
+    ]
     for rel in kept + gone:
         _file(dest, rel)
     prereqs = subprocess.run(["sh", str(hook), "prereqs"], capture_output=True, text=True)
     assert prereqs.stdout.split() == ["zz-busybox", "klibc-utils"]
-    subprocess.run(["sh", str(hook)], env={"DESTDIR": str(dest), "PATH": "/usr/bin:/bin"},
-                   check=True)
+    subprocess.run(
+        ["sh", str(hook)], env={"DESTDIR": str(dest), "PATH": "/usr/bin:/bin"}, check=True
+    )
     assert [r for r in kept if not (dest / r).exists()] == []
     assert [r for r in gone if (dest / r).exists()] == []

@@ -18,12 +18,15 @@ def test_read_file_reads_a_regular_file_up_to_its_limit(tmp_path: Path) -> None:
     assert err.value.kind == "too-large" and "larger than 9 bytes" in str(err.value)
 
 
-@pytest.mark.parametrize(("make", "kind"), [
-    (lambda p: p.symlink_to(p.parent / "target"), "link"),
-    (lambda p: os.mkfifo(p), "not-regular"),
-    (lambda p: p.mkdir(), "not-regular"),
-    (lambda p: None, "missing"),
-])
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda p: p.symlink_to(p.parent / "target"), "link"),
+        (lambda p: os.mkfifo(p), "not-regular"),
+        (lambda p: p.mkdir(), "not-regular"),
+        (lambda p: None, "missing"),
+    ],
+)
 def test_read_file_refuses_what_is_not_a_plain_file(tmp_path: Path, make, kind) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "target").write_bytes(b"of the appliance")
     make(tmp_path / "f")

@@ -148,8 +148,7 @@ def _ask_overrides(
     for requirement in never:  # the KSR cannot be signed: no override is asked for
         ctx.operator.notify(
             ctx.step.id,
-            f"{requirement} cannot be overridden: deprecated algorithms are refused in "
-            "every case.",
+            f"{requirement} cannot be overridden: deprecated algorithms are refused in every case.",
             "error",
         )
     if never:
@@ -222,7 +221,7 @@ def _refusal(zone: str, blocking: Sequence[Any], step_id: str) -> ActionFailed:
         hint = (
             "Do not sign: ask the zone operator for a corrected KSR. To sign anyway, retry "
             "this step: the CA overrides each requirement with a reason and the IW confirms "
-            f"(headless: overrides = {{ID = \"reason\"}} in [steps.{step_id}])."
+            f'(headless: overrides = {{ID = "reason"}} in [steps.{step_id}]).'
         )
     return ActionFailed(message, hint=hint)
 
@@ -248,8 +247,7 @@ def ksr_check(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     summary = (
         f"KSR for {doc.domain}: every policy check passed."
         if not report.violations
-        else f"KSR for {doc.domain}: signed only under the witnessed override of "
-        f"{', '.join(used)}."
+        else f"KSR for {doc.domain}: signed only under the witnessed override of {', '.join(used)}."
     )
     return ActionResult(
         summary,

@@ -34,8 +34,9 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog .keys { text-style: bold; }
     """
 
-    def __init__(self, role: str, prompt: str, kind: str, shown: Any = None,
-                 shown_title: str = "") -> None:
+    def __init__(
+        self, role: str, prompt: str, kind: str, shown: Any = None, shown_title: str = ""
+    ) -> None:
         super().__init__()
         self.role = role
         self.prompt = prompt
@@ -52,8 +53,9 @@ class ConfirmDialog(ModalScreen[bool]):
             label = {"witness": "WITNESS CHECK", "action": "QUESTION"}.get(self.kind, "CONFIRM")
             yield Label(f" {label}: {self.role} answers ", classes="who")
             yield Static(self.prompt, id="prompt")
-            yield Static("Y = yes, confirmed      N = no (an exception is recorded)",
-                         classes="keys")
+            yield Static(
+                "Y = yes, confirmed      N = no (an exception is recorded)", classes="keys"
+            )
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
@@ -124,8 +126,9 @@ class AttendanceDialog(ModalScreen[dict[str, str]]):
             for seat in self.seats:
                 with Horizontal():
                     yield Label(seat, classes="seat")
-                    yield Input(self.proposed.get(seat, ""), placeholder="full name",
-                                id=f"seat-{seat}")
+                    yield Input(
+                        self.proposed.get(seat, ""), placeholder="full name", id=f"seat-{seat}"
+                    )
             yield Static("", id="problem")
             yield Static("Tab/Enter: next seat    Ctrl+S: record attendance", classes="hint")
 
@@ -141,9 +144,7 @@ class AttendanceDialog(ModalScreen[dict[str, str]]):
             self.action_save()
 
     def action_save(self) -> None:
-        names = {
-            seat: self.query_one(f"#seat-{seat}", Input).value.strip() for seat in self.seats
-        }
+        names = {seat: self.query_one(f"#seat-{seat}", Input).value.strip() for seat in self.seats}
         missing = [s for s, n in names.items() if not n]
         if missing:
             self.query_one("#problem", Static).update(
@@ -165,8 +166,9 @@ class InputChooser(ModalScreen[str | None]):
     InputChooser .title { text-style: bold; }
     """
 
-    def __init__(self, name: str, description: str, files: Sequence[Path],
-                 proposed: str | None) -> None:
+    def __init__(
+        self, name: str, description: str, files: Sequence[Path], proposed: str | None
+    ) -> None:
         super().__init__()
         self.input_name = name
         self.description = description

@@ -48,15 +48,19 @@ class CardTrayDialog(ModalScreen[str | None]):
             yield Static("", id="readers")
             yield OptionList(
                 *[
-                    Option(f"{c.name}  {c.seat} {c.holder}  serial {c.serial}"
-                           + (f"  demo PIN {c.pin}" if c.pin else ""), id=c.name)
+                    Option(
+                        f"{c.name}  {c.seat} {c.holder}  serial {c.serial}"
+                        + (f"  demo PIN {c.pin}" if c.pin else ""),
+                        id=c.name,
+                    )
                     for c in self.tray.cards
                 ],
                 id="cards",
             )
             yield Static("", id="problem")
-            yield Static("Enter: into reader 1   2: into reader 2   R: take out   Esc: close",
-                         classes="hint")
+            yield Static(
+                "Enter: into reader 1   2: into reader 2   R: take out   Esc: close", classes="hint"
+            )
 
     def on_mount(self) -> None:
         cards = self.query_one(OptionList)
@@ -71,9 +75,7 @@ class CardTrayDialog(ModalScreen[str | None]):
         except Exception as exc:  # noqa: BLE001 - shown in the dialog, not a crash
             self.app.call_from_thread(self._problem, f"The readers cannot be listed: {exc}")
             return
-        text = "   ".join(
-            f"Reader {i + 1}: {name or 'empty'}" for i, name in enumerate(held)
-        )
+        text = "   ".join(f"Reader {i + 1}: {name or 'empty'}" for i, name in enumerate(held))
         self.app.call_from_thread(self._show_held, text, held)
 
     def _show_held(self, text: str, held: list[str | None]) -> None:

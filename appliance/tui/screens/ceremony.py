@@ -229,15 +229,14 @@ class CeremonyScreen(Screen[None]):
         self._presented = []
         self._readout = None
         roles = ", ".join(view.roles) or "CA"
-        self.query_one("#step-title", Static).update(
-            Text(view.title.upper(), style="bold")
-        )
+        self.query_one("#step-title", Static).update(Text(view.title.upper(), style="bold"))
         self.query_one("#step-meta", Static).update(
             f"Step {view.position} of {view.total} - {view.act_title} - performed by {roles}"
             + ("  (RESUMED)" if view.resumed else "")
         )
-        self.query_one("#say-text", Static).update(Text("CA reads aloud:\n", style="bold")
-                                                   + Text(view.say.strip()))
+        self.query_one("#say-text", Static).update(
+            Text("CA reads aloud:\n", style="bold") + Text(view.say.strip())
+        )
         self._panel(Text("Press Enter when the words have been read aloud."), title="Next")
         self.tick()  # header (journal head) and checklist as of this step
         loop = asyncio.get_running_loop()
@@ -286,15 +285,15 @@ class CeremonyScreen(Screen[None]):
         name = self.attendance.get(request.role, "")
         who = f"{request.role} ({name})" if name else request.role
         shown, title = self._readout if self._readout else (None, "")
-        return bool(await self._dialog(
-            ConfirmDialog(who, request.prompt, request.purpose, shown, title)
-        ))
+        return bool(
+            await self._dialog(ConfirmDialog(who, request.prompt, request.purpose, shown, title))
+        )
 
     async def ask_typed(self, request: TypedConfirmation) -> bool:
         title = f"{request.step_id}: {request.role} types the word"
-        return bool(await self._dialog(
-            ConfirmDestructive(title, request.consequence, request.phrase)
-        ))
+        return bool(
+            await self._dialog(ConfirmDestructive(title, request.consequence, request.phrase))
+        )
 
     async def ask_pin(self, request: PinRequest) -> bytearray | None:
         holder = f"{request.seat} {self.attendance.get(request.seat, '')}".strip()
@@ -308,8 +307,7 @@ class CeremonyScreen(Screen[None]):
         return text
 
     async def ask_choice(self, request: Choice) -> str:
-        return str(await self._dialog(ChoiceDialog(request.role, request.prompt,
-                                                   request.options)))
+        return str(await self._dialog(ChoiceDialog(request.role, request.prompt, request.options)))
 
     async def ask_input(self, name: str, description: str) -> str | None:
         media = self.world.config.paths.media
@@ -331,17 +329,23 @@ class CeremonyScreen(Screen[None]):
         else:
             out.append("Any one of: " + "; ".join(names) + "\n")
         out.append(self._quorum_line(request))
-        out.append("\nWaiting for a card in the reader..."
-                   + ("  (C: demo card tray)" if self.world.demo else "")
-                   + "  X: stop waiting")
+        out.append(
+            "\nWaiting for a card in the reader..."
+            + ("  (C: demo card tray)" if self.world.demo else "")
+            + "  X: stop waiting"
+        )
         self._panel(out, title="Card")
 
     def _quorum_line(self, request: CardRequest) -> Text:
         have = len(request.exclude)
         need = self._quorum_need or len(request.candidates)
         names = [f"{s} {self.attendance.get(s, '')}".strip() for s in self._presented]
-        return Text(f"Quorum: {have} of {need} presented"
-                    + (f" ({', '.join(names)})" if names else "") + "\n", style="bold")
+        return Text(
+            f"Quorum: {have} of {need} presented"
+            + (f" ({', '.join(names)})" if names else "")
+            + "\n",
+            style="bold",
+        )
 
     _quorum_need: int | None = None
 
@@ -362,10 +366,12 @@ class CeremonyScreen(Screen[None]):
         if self.notes and self.notes[-1][0] == "error":
             out.append("PROBLEM: " + self.notes[-1][1] + "\n")
         if self._presented:
-            out.append(f"Quorum: {len(self._presented)} of {self._quorum_need or '?'} "
-                       "presented (" + ", ".join(
-                           f"{s} {self.attendance.get(s, '')}".strip()
-                           for s in self._presented) + ")")
+            out.append(
+                f"Quorum: {len(self._presented)} of {self._quorum_need or '?'} "
+                "presented ("
+                + ", ".join(f"{s} {self.attendance.get(s, '')}".strip() for s in self._presented)
+                + ")"
+            )
         self._panel(out, title="Card", alert=bool(self.notes and self.notes[-1][0] == "error"))
 
     def show_card_removed(self, seat: str) -> None:
@@ -410,18 +416,26 @@ class CeremonyScreen(Screen[None]):
         mark = {"info": "", "warning": "WARNING: ", "error": "PROBLEM: "}[level]
         shown = self.notes[-4:]
         self.query_one("#notes", Static).update(
-            Text("\n".join(("" if lv == "info" else mark) + t.replace("\n", " ")
-                           for lv, t in shown))
+            Text(
+                "\n".join(("" if lv == "info" else mark) + t.replace("\n", " ") for lv, t in shown)
+            )
         )
         match = QUORUM.search(text)
         if match and "accepted" in text:
             seat = text.split(":", 1)[0].strip()
             self._presented.append(seat)
             self._quorum_need = int(match.group(2))
-            self._panel(Text(text + "\n", style="bold") + Text(
-                f"Quorum: {match.group(1)} of {match.group(2)} presented ("
-                + ", ".join(f"{s} {self.attendance.get(s, '')}".strip()
-                            for s in self._presented) + ")"), title="Quorum")
+            self._panel(
+                Text(text + "\n", style="bold")
+                + Text(
+                    f"Quorum: {match.group(1)} of {match.group(2)} presented ("
+                    + ", ".join(
+                        f"{s} {self.attendance.get(s, '')}".strip() for s in self._presented
+                    )
+                    + ")"
+                ),
+                title="Quorum",
+            )
             return
         digest = HEX64.search(text)
         if level == "error":
@@ -498,8 +512,10 @@ class CeremonyScreen(Screen[None]):
 
     def action_leave(self) -> None:
         if self.outcome is None and self.failure is None:
-            self.notify("The ceremony is running: finish or abort it first "
-                        "(closing the console keeps the journal for a resume).",
-                        severity="warning")
+            self.notify(
+                "The ceremony is running: finish or abort it first "
+                "(closing the console keeps the journal for a resume).",
+                severity="warning",
+            )
             return
         self.app.pop_screen()

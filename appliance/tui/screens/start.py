@@ -114,8 +114,12 @@ class StartScreen(Screen[None]):
                 classes="section",
             )
             options = [
-                Option(Text(f"RESUME {u.script.name}: unfinished, at {u.workspace.name}",
-                            style="bold"), id=f"resume:{u.workspace}")
+                Option(
+                    Text(
+                        f"RESUME {u.script.name}: unfinished, at {u.workspace.name}", style="bold"
+                    ),
+                    id=f"resume:{u.workspace}",
+                )
                 for u in self.unfinished
             ]
             options += [

@@ -16,8 +16,12 @@ def qr_text(data: str, border: int = 1) -> str:
     matrix = code.get_matrix()
     if len(matrix) % 2:
         matrix.append([False] * len(matrix[0]))
-    glyph = {(True, True): "\u2588", (True, False): "\u2580", (False, True): "\u2584",
-             (False, False): " "}
+    glyph = {
+        (True, True): "\u2588",
+        (True, False): "\u2580",
+        (False, True): "\u2584",
+        (False, False): " ",
+    }
     return "\n".join(
         "".join(glyph[(top, bottom)] for top, bottom in zip(upper, lower, strict=True))
         for upper, lower in zip(matrix[::2], matrix[1::2], strict=True)
