@@ -512,8 +512,8 @@ def _bundle_pop(doc: Document, b: Bundle) -> Iterator[E.PolicyViolation]:
                 dns.dnssec.validate_rrsig(
                     (zone, rdataset),
                     s.rrsig,
-                    keyring,
-                    now=s.rrsig.inception,  # type: ignore[arg-type]
+                    keyring,  # type: ignore[arg-type]
+                    now=s.rrsig.inception,
                 )
             except (dns.exception.ValidationFailure, dns.exception.DNSException) as exc:
                 yield E.KSR_BUNDLE_POP(f"{s.where}: signature by key {tag} does not verify ({exc})")
