@@ -149,14 +149,14 @@ def test_knot_ksr_signed_with_the_ksk_in_softhsm_serves_a_valid_zone_at_every_sl
     assert len(skr.bundles) >= days // 20
 
 
-def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
-    """The labs path (--software-ksk) produces the same interoperable SKR."""
+def _software_sign(tmp_path: Path, days: int) -> tuple[KnotZsk, SoftwareKeySigner, Path]:
+    """Knot's KSR for `days`, signed by `appliance ksr sign --software-ksk`: (knot, KSK, SKR)."""
     knot = KnotZsk(
         tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
     )
     start = (int(time.time()) // 3600) * 3600
     ksr = tmp_path / "interop.ksr"
-    ksr.write_bytes(knot.make_ksr(start, 60))
+    ksr.write_bytes(knot.make_ksr(start, days))
     ksk = SoftwareKeySigner.generate(13)
     pem = tmp_path / "ksk.pem"
     pem.write_bytes(ksk.to_pem())
@@ -166,23 +166,14 @@ def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
         'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n'
     )
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "ksr",
-                "sign",
-                "--zones",
-                str(zones),
-                "--out",
-                str(out),
-                "--software-ksk",
-                f"ksk1={pem}",
-                str(ksr),
-            ]
-        )
-        == 0
-    )
-    skr_path = out / "interop.skr"
+    argv = ["ksr", "sign", "--zones", str(zones), "--out", str(out)]
+    assert main([*argv, "--software-ksk", f"ksk1={pem}", str(ksr)]) == 0
+    return knot, ksk, out / "interop.skr"
+
+
+def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
+    """The labs path (--software-ksk) produces the same interoperable SKR."""
+    knot, ksk, skr_path = _software_sign(tmp_path, 60)
     assert knot.validate_skr(skr_path).stderr == ""
     knot.import_skr(skr_path)
     ksk_file = tmp_path / "ksk.key"
@@ -197,38 +188,8 @@ def test_knot_interop_with_a_software_ksk(tmp_path: Path) -> None:
 
 def test_a_corrupted_skr_is_caught_by_validate_skr_stderr(tmp_path: Path) -> None:
     """The check above is meaningful: Knot reports a bad signature on stderr (exit 0)."""
-    knot = KnotZsk(
-        tmp_path / "zsk", ZONE, 13, zsk_lifetime="40d", rrsig_lifetime="30d", rrsig_refresh="10d"
-    )
-    start = (int(time.time()) // 3600) * 3600
-    ksr = tmp_path / "interop.ksr"
-    ksr.write_bytes(knot.make_ksr(start, 30))
-    ksk = SoftwareKeySigner.generate(13)
-    pem = tmp_path / "ksk.pem"
-    pem.write_bytes(ksk.to_pem())
-    zones = tmp_path / "zones.toml"
-    zones.write_text(
-        f'[zone."{ZONE}"]\nksk = ["ksk1"]\nalgorithms = [13]\n'
-        'rrsig_lifetime = "30d"\nrrsig_refresh = "10d"\n'
-    )
-    out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "ksr",
-                "sign",
-                "--zones",
-                str(zones),
-                "--out",
-                str(out),
-                "--software-ksk",
-                f"ksk1={pem}",
-                str(ksr),
-            ]
-        )
-        == 0
-    )
-    skr = (out / "interop.skr").read_text().splitlines()
+    knot, _, skr_path = _software_sign(tmp_path, 30)
+    skr = skr_path.read_text().splitlines()
     index = next(i for i, line in enumerate(skr) if " RRSIG DNSKEY " in line) + 2
     line = skr[index]
     skr[index] = line[:-3] + ("A" if line[-3] != "A" else "B") + line[-2:]
