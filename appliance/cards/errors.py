@@ -130,6 +130,18 @@ _SW_TEXT = {
 }
 
 
+#: What to do about a status word, where it is not "check the card and repeat".
+_SW_HINT = {
+    0x6285: "The card was pulled during a factory reset and holds nothing usable. Set it "
+    "aside for now; enrolling it again (an enrolment or share re-issue ceremony) finishes "
+    "the reset. Its holder's credential must be re-issued.",
+}
+_DEFAULT_HINT = (
+    "Check that this is the right card and repeat the step; note the status word in the "
+    "journal if it happens again."
+)
+
+
 class CardError(CardsError):
     """The card answered with an error status word."""
 
@@ -137,9 +149,6 @@ class CardError(CardsError):
         text = _SW_TEXT.get(sw, "the card returned an error")
         prefix = f"{what}: " if what else ""
         super().__init__(
-            f"{prefix}{text} (SW {sw:04X})",
-            hint="Check that this is the right card and repeat the step; note the status "
-            "word in the journal if it happens again.",
-            sw=sw,
+            f"{prefix}{text} (SW {sw:04X})", hint=_SW_HINT.get(sw, _DEFAULT_HINT), sw=sw
         )
         self.sw = sw

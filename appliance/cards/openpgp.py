@@ -262,6 +262,8 @@ class OpenPgpSession:
         self._chaining = False
         self._status: CardStatus | None = None
         self._finish_reset = finish_reset
+        #: True once this session completed a reset that an earlier session left half done
+        self.completed_reset = False
         self.select()
 
     # -- plumbing -------------------------------------------------------------
@@ -317,6 +319,7 @@ class OpenPgpSession:
             _, sw = self.send(0x44, 0, 0, expect=False)  # ACTIVATE FILE: reset completed
             if sw != apdu.SW_OK:
                 raise CardError(sw, "ACTIVATE FILE (finishing an interrupted reset)")
+            self.completed_reset = True
             _, sw = self.send(0xA4, 0x04, 0x00, AID_PREFIX)
         if sw == 0x6285:
             raise CardError(sw, "SELECT")

@@ -39,8 +39,12 @@ class CardRoom(Protocol):
     """The card in the reader, as the credentials layer's port (provided by the cards layer:
     pcsc readers in a ceremony, virtual cards headless)."""
 
-    def holder_card(self) -> ProvisionableCard:
-        """The card now in the reader; raises OperatorCancelled when there is none."""
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
+        """The card now in the reader; raises OperatorCancelled when there is none.
+
+        `finish_reset`: the flow is about to reset the card (enrolment, issuing), so a card
+        left half reset (pulled between TERMINATE DF and ACTIVATE FILE) is completed rather
+        than refused. Other flows leave it refused: the room must see such a card."""
         ...
 
 

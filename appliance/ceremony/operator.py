@@ -77,6 +77,17 @@ class CardRequest:
     exclude: tuple[str, ...] = ()
     #: Card serial expected, when known (from the roster).
     serials: Mapping[str, str] = field(default_factory=dict)
+    #: The flow will reset the card (enrolment, issuing): a card left half reset may be
+    #: completed to read it (CardRoom.holder_card's `finish_reset`).
+    finish_reset: bool = False
+
+
+def completed_reset_text(seat: str, serial: str) -> str:
+    """What the room hears when a card left half reset was finished (CardRequest.finish_reset)."""
+    return (
+        f"{seat}: card {serial} had been pulled during a factory reset and was left "
+        "terminated; the reset is now completed (the card held nothing usable)."
+    )
 
 
 @dataclass(frozen=True)

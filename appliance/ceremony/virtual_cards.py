@@ -32,9 +32,6 @@ class VirtualCardRoom:
         from vcard.card import VirtualCard
         from vcard.direct import DirectTransport
 
-        from appliance.cards.openpgp import OpenPgpSession
-        from appliance.sharing.openpgp_card import OpenPgpHolderCard
-
         self.remove()
         path = self.folder / f"{card}.json"
         if not path.exists():
@@ -44,12 +41,15 @@ class VirtualCardRoom:
             )
         self._card = VirtualCard.open(path)
         self._transport = DirectTransport(self._card)
-        self._holder = OpenPgpHolderCard(OpenPgpSession(self._transport))
         self.name = card
 
-    def holder_card(self) -> ProvisionableCard:
-        if self._holder is None:
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
+        from appliance.sharing.openpgp_card import OpenPgpHolderCard
+
+        if self._transport is None:
             raise OperatorCancelled("No card is in the reader.", hint="Insert the card.")
+        if self._holder is None:  # opened on first use, as a reader opens a card
+            self._holder = OpenPgpHolderCard.open(self._transport, finish_reset=finish_reset)
         return self._holder
 
     def remove(self) -> None:

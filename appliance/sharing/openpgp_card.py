@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.cards import errors as cards_errors
 from appliance.cards.openpgp import KeySlot, OpenPgpSession, Pin
 from appliance.cards.provision import provision
+from appliance.cards.transport import Transport
 from appliance.errors import CardsError
 from appliance.sharing.errors import CardError, CardRemoved, PinBlocked, WrongPin
 from appliance.sharing.ports import ENVELOPE_DO, CardFingerprints, ProvisionableCard
@@ -31,6 +32,21 @@ def _point(key: ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
+def _port_errors(serial: str, fn: Callable[..., R], *args: object, **kwargs: object) -> R:
+    """Every card call goes through here so card errors become the port's errors."""
+    try:
+        return fn(*args, **kwargs)
+    except cards_errors.WrongPin as exc:
+        raise WrongPin(exc.tries_left, serial=serial) from None
+    except cards_errors.PinBlocked:
+        raise PinBlocked(serial=serial) from None
+    except cards_errors.CardRemoved:
+        raise CardRemoved(serial=serial) from None
+    except CardsError as exc:
+        which = f"card {serial}" if serial else "the card in the reader"
+        raise CardError(f"{which}: {exc.message}", hint=exc.hint, serial=serial) from None
+
+
 class OpenPgpHolderCard:
     """A holder's OpenPGP card through an `OpenPgpSession`."""
 
@@ -38,24 +54,23 @@ class OpenPgpHolderCard:
         self._s = session
         self._serial = session.serial
 
-    # Every call goes through here so card errors become the port's errors.
+    @classmethod
+    def open(cls, transport: Transport, *, finish_reset: bool = False) -> OpenPgpHolderCard:
+        """The card behind `transport`, SELECTed (OpenPgpSession's `finish_reset`); a card
+        that cannot be opened raises the port's errors, like every later call."""
+        return cls(_port_errors("", OpenPgpSession, transport, finish_reset=finish_reset))
+
     def _call(self, fn: Callable[..., R], *args: object, **kwargs: object) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except cards_errors.WrongPin as exc:
-            raise WrongPin(exc.tries_left, serial=self._serial) from None
-        except cards_errors.PinBlocked:
-            raise PinBlocked(serial=self._serial) from None
-        except cards_errors.CardRemoved:
-            raise CardRemoved(serial=self._serial) from None
-        except CardsError as exc:
-            raise CardError(
-                f"card {self._serial}: {exc.message}", hint=exc.hint, serial=self._serial
-            ) from None
+        return _port_errors(self._serial, fn, *args, **kwargs)
 
     @property
     def serial(self) -> str:
         return self._serial
+
+    @property
+    def completed_reset(self) -> bool:
+        """Opening this card finished a factory reset a pulled card had left half done."""
+        return self._s.completed_reset
 
     def application_version(self) -> str:
         return str(self._call(lambda: self._s.status().version_text))

@@ -51,18 +51,18 @@ class CardTray(Protocol):
 
     def remove(self, reader: int) -> None: ...
 
-    def holder_card(self) -> ProvisionableCard:
-        """The card in the first occupied reader; OperatorCancelled when none."""
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
+        """The card in the first occupied reader; OperatorCancelled when none
+        (`finish_reset`: as the engine's CardRoom port says)."""
         ...
 
     def close(self) -> None: ...
 
 
-def _holder(transport: Any) -> ProvisionableCard:
-    from appliance.cards.openpgp import OpenPgpSession
+def _holder(transport: Any, finish_reset: bool) -> ProvisionableCard:
     from appliance.sharing.openpgp_card import OpenPgpHolderCard
 
-    return OpenPgpHolderCard(OpenPgpSession(transport))
+    return OpenPgpHolderCard.open(transport, finish_reset=finish_reset)
 
 
 def _none_inserted() -> OperatorCancelled:
@@ -105,12 +105,12 @@ class DirectTray:
             transport.remove()
             vc.save()
 
-    def holder_card(self) -> ProvisionableCard:
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
         with self._lock:
             slot = next((s for s in self._slots if s), None)
         if slot is None:
             raise _none_inserted()
-        return _holder(slot[2])
+        return _holder(slot[2], finish_reset)
 
     def close(self) -> None:
         for reader in range(READERS):
@@ -144,7 +144,7 @@ class PcscTray:
         self._close_open()
         self.client.remove(reader)
 
-    def holder_card(self) -> ProvisionableCard:
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
         from appliance.cards import pcsc
 
         held = self.held()
@@ -153,7 +153,7 @@ class PcscTray:
             raise _none_inserted()
         self._close_open()
         self._open = pcsc.connect(self.readers[reader])
-        return _holder(self._open)
+        return _holder(self._open, finish_reset)
 
     def _close_open(self) -> None:
         if self._open is not None:

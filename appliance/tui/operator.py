@@ -23,8 +23,10 @@ from appliance.ceremony.operator import (
     PinRequest,
     StepView,
     TypedConfirmation,
+    completed_reset_text,
 )
 from appliance.errors import ApplianceError
+from appliance.sharing.errors import CardRemoved
 
 if TYPE_CHECKING:
     from appliance.tui.screens.ceremony import CeremonyScreen
@@ -97,12 +99,31 @@ class TuiOperator:
             raise OperatorCancelled("No card reader is available.", hint="Connect a reader.")
         self._on_loop(self.screen.show_card_prompt, request)
 
+        completed: list[bool] = []
+        said: set[str] = set()
+
         def inserted() -> str | None:
-            return tray.holder_card().serial if any(tray.held()) else None
+            if not any(tray.held()):
+                return None
+            try:
+                card = tray.holder_card(finish_reset=request.finish_reset)
+            except CardRemoved:
+                return None  # pulled while it was being read: wait for it again
+            except ApplianceError as exc:
+                # a card that cannot be read is said once, not waited on in silence
+                text = exc.operator_text()
+                if text not in said:
+                    said.add(text)
+                    self.notify(request.step_id, text, "error")
+                return None
+            completed.append(bool(getattr(card, "completed_reset", False)))
+            return card.serial
 
         serial = self._wait(inserted)
         seat = self.screen.seat_for_serial(serial, request)
         self._on_loop(self.screen.show_card_recognised, request, serial, seat)
+        if any(completed):
+            self.notify(request.step_id, completed_reset_text(seat, serial), "warning")
         return seat
 
     def remove_card(self, step_id: str, seat: str) -> None:

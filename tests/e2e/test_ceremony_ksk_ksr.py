@@ -388,11 +388,20 @@ def test_holder_replace_reissues_one_share_with_a_quorum(softhsm: SoftHsm, tmp_p
     assert "new-pin-4" not in outcome.journal.read_text()
 
 
-def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(softhsm: SoftHsm, tmp_path: Path) -> None:
+@pytest.mark.parametrize("half_reset", [False, True], ids=["blank", "one-card-left-half-reset"])
+def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(
+    softhsm: SoftHsm, tmp_path: Path, half_reset: bool
+) -> None:
+    """With `half_reset`, RKSH2's card was pulled during a factory reset in an earlier
+    ceremony (TERMINATE DF done, ACTIVATE FILE not): enrolment finishes the reset, says so,
+    and the card is issued its share like the others."""
+    from vcard.card import VirtualCard
+
+    from appliance.ceremony.operator import completed_reset_text
     from appliance.sharing import roster as rosters
     from appliance.sharing.envelope import Purpose
 
-    world = build_world(softhsm, tmp_path, token="ceremony-enrol", backup_set=False)
+    world = build_world(softhsm, tmp_path, token=f"enrol-{half_reset:d}", backup_set=False)
     new_cards = {}
     for i in range(1, 6):
         serial = f"E2E1{i:04X}"
@@ -400,6 +409,10 @@ def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(softhsm: SoftHsm, tmp_
         new_cards[f"RKSH{i}"] = CardAnswer(
             f"blank{i}", (f"pin-{serial}",), admin_pin=f"admin-pin-{serial}"
         )
+    if half_reset:
+        torn = VirtualCard.open(world.cards / "blank2.json")
+        torn.state.terminated = True
+        torn.save()
     people = {**PEOPLE, "RKSH5": "Rosa"}
     roster_path = world.media / "roster.json"
     outcome, op = run_script(
@@ -411,12 +424,14 @@ def test_rksh_enroll_issues_a_backup_key_set_to_new_cards(softhsm: SoftHsm, tmp_
         people=people,
     )
     assert outcome.status == "ended", "\n".join(op.transcript[-15:])
+    warned = [line for line in op.transcript if completed_reset_text("RKSH2", "E2E10002") in line]
+    assert len(warned) == (1 if half_reset else 0), op.transcript
     v = journal.verify(outcome.journal, world.ceremony_key)
     results = {e.step: e.data["result"] for e in v.state.entries if e.kind == "action"}
     assert results["enroll-rksh"]["cards"] == {f"RKSH{i}": f"E2E1{i:04X}" for i in range(1, 6)}
     issued = results["issue"]
     after = rosters.load(roster_path, trusted_public_key=world.ceremony_key)
-    cset = after.set_for(Purpose.BACKUP_KEY, "ceremony-enrol")
+    cset = after.set_for(Purpose.BACKUP_KEY, f"enrol-{half_reset:d}")
     assert cset.set_id == issued["set_id"] and cset.threshold == 3 and len(cset.members) == 5
     assert (world.media / "backups" / issued["backup"] / "manifest.json").exists()
     text = outcome.journal.read_text()

@@ -465,6 +465,48 @@ say = "Done."
 """
 
 
+def _run_activation(world: Any, tmp_path: Path, ws: Path) -> tuple[Any, Any]:
+    """ACTIVATE_SCRIPT, headless: CO1..CO3 present their cards through the virtual room."""
+    from appliance.ceremony.answers import Answers, AnswersOperator, CardAnswer
+    from appliance.ceremony.context import Services
+    from appliance.ceremony.engine import Engine
+    from appliance.ceremony.loader import loads_script
+    from appliance.ceremony.registry import default_registry
+    from appliance.ceremony.virtual_cards import VirtualCardRoom
+    from appliance.config import load_config
+    from tests.e2e import test_ceremony_ksk_ksr as e2e
+
+    registry = default_registry()
+    script_path = tmp_path / "activate-only.toml"
+    script_path.write_text(ACTIVATE_SCRIPT)
+    roster = str(world.media / "roster.json")
+    room = VirtualCardRoom(world.cards)
+    cards = {
+        seat: CardAnswer(name, (e2e.user_pin(world.serials[name]),))
+        for seat, name in world.seats.items()
+        if seat.startswith("CO")
+    }
+    people = {k: v for k, v in e2e.PEOPLE.items() if k in ("CA", "IW", "CO1", "CO2", "CO3")}
+    answers = Answers(
+        attendance=people,
+        inputs={"roster": roster},
+        cards=cards,
+        action_failed="retry",
+        max_retries=2,
+    )
+    op = AnswersOperator(answers, card_slots=room)
+    engine = Engine(
+        loads_script(script_path.read_bytes(), str(script_path), registry),
+        registry,
+        op,
+        ws,
+        config=load_config(world.config),
+        services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
+        inputs={"roster": roster},
+    )
+    return engine.run(), op
+
+
 def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
     softhsm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -476,14 +518,6 @@ def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
     from vcard.direct import DirectTransport
 
     from appliance.ceremony import journal
-    from appliance.ceremony.answers import Answers, AnswersOperator, CardAnswer
-    from appliance.ceremony.context import Services
-    from appliance.ceremony.engine import Engine
-    from appliance.ceremony.loader import loads_script
-    from appliance.ceremony.registry import default_registry
-    from appliance.ceremony.virtual_cards import VirtualCardRoom
-    from appliance.config import load_config
-    from tests.e2e import test_ceremony_ksk_ksr as e2e
     from tests.integration.test_reliability_powercut import build_world
 
     world = build_world(softhsm, tmp_path / "world", "reliability-cards")
@@ -499,37 +533,9 @@ def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
         return original(self, apdu)
 
     monkeypatch.setattr(DirectTransport, "transmit", transmit)
-    registry = default_registry()
-    script_path = tmp_path / "activate-only.toml"
-    script_path.write_text(ACTIVATE_SCRIPT)
-    roster = str(world.media / "roster.json")
 
-    def run(ws: Path) -> tuple[Any, AnswersOperator]:
-        room = VirtualCardRoom(world.cards)
-        cards = {
-            seat: CardAnswer(name, (e2e.user_pin(world.serials[name]),))
-            for seat, name in world.seats.items()
-            if seat.startswith("CO")
-        }
-        people = {k: v for k, v in e2e.PEOPLE.items() if k in ("CA", "IW", "CO1", "CO2", "CO3")}
-        answers = Answers(
-            attendance=people,
-            inputs={"roster": roster},
-            cards=cards,
-            action_failed="retry",
-            max_retries=2,
-        )
-        op = AnswersOperator(answers, card_slots=room)
-        engine = Engine(
-            loads_script(script_path.read_bytes(), str(script_path), registry),
-            registry,
-            op,
-            ws,
-            config=load_config(world.config),
-            services=Services(cards=room, card_slots=room, airgap_root=world.folder / "root"),
-            inputs={"roster": roster},
-        )
-        return engine.run(), op
+    def run(ws: Path) -> tuple[Any, Any]:
+        return _run_activation(world, tmp_path, ws)
 
     clean_ws = tmp_path / "clean"
     plan.update(pull_at=10**9, sent=0)
@@ -560,6 +566,31 @@ def test_engine_activation_rides_out_a_pull_at_every_apdu_of_an_officers_turn(
             print(f"--- pull at {n}\n{text}")
     print(f"\nengine hsm.activate: {tried} pull points (every command of CO2's turn)")
     assert tried >= 8
+
+
+def test_a_half_reset_card_in_an_activation_quorum_is_refused_and_left_as_found(
+    softhsm: Any, tmp_path: Path
+) -> None:
+    """Only flows that reset a card finish a reset a pull left half done. In a quorum such a
+    card is refused by name (what it is, what to do), the others are not struck off, and
+    the card stays terminated for the room to look at: nothing erases evidence."""
+    from vcard.card import VirtualCard
+
+    from tests.integration.test_reliability_powercut import build_world
+
+    world = build_world(softhsm, tmp_path / "world", "reliability-half-reset")
+    torn = VirtualCard.open(world.cards / "co2.json")
+    torn.state.terminated = True
+    torn.save()
+    outcome, op = _run_activation(world, tmp_path, tmp_path / "ws")
+    text = "\n".join(op.transcript)
+    assert outcome.status != "ended", text[-1500:]
+    refusal = [line for line in op.transcript if "terminated (factory reset pending)" in line]
+    assert refusal and all("the card in the reader" in line for line in refusal), text[-1500:]
+    assert "was pulled during a factory reset" in text, "the hint says what to do"
+    assert "Traceback" not in text
+    assert text.count("CO1 types the user PIN") == 1 + 2, "CO1 presented once per try only"
+    assert VirtualCard.open(world.cards / "co2.json").state.terminated
 
 
 def test_restore_into_softhsm_after_a_pull_at_every_apdu_of_a_shareholders_turn(

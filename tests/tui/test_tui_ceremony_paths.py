@@ -173,3 +173,44 @@ async def test_start_screen_shows_roster_warnings(world: tuple[Config, Path]) ->
     later = [t for s, t in rows["in six years"] if s == "WARN"]
     assert len(later) > len(today), rows
     assert any("Cleo Officer" in t for t in later if t not in today), rows
+
+
+async def test_a_card_that_cannot_be_read_is_said_once_and_the_wait_goes_on(
+    world: tuple[Config, Path],
+) -> None:
+    """CO1's card was left half reset: the console names what is wrong while it waits (it
+    used to wait in silence), does not finish the reset in a signing ceremony, and goes on
+    once a readable card is in."""
+    from vcard.card import VirtualCard
+
+    config, root = world
+    app = make_app(config, root)
+    path = demo.DemoWorld(config).cards_dir / "co1.json"
+    sound = path.read_bytes()
+    torn = VirtualCard.open(path)
+    torn.state.terminated = True
+    torn.save()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await choose_script(pilot, SCRIPT)
+
+            def said(s: CeremonyScreen) -> list[str]:
+                return [t for level, t in s.notes if level == "error" and "terminated" in t]
+
+            await drive(pilot, until=lambda s: bool(said(s)))
+            screen = _ceremony(app)
+            for _ in range(20):  # the reader is polled again and again: still said once
+                await pilot.pause(0.05)
+            assert len(said(screen)) == 1, screen.notes[-4:]
+            assert "pulled during a factory reset" in said(screen)[0]
+            assert screen.waiting_card is not None and screen.failure is None
+            assert VirtualCard.open(path).state.terminated, "a signing ceremony resets nothing"
+            tray = screen.world.tray
+            assert tray is not None
+            tray.remove(0)
+            path.write_bytes(sound)  # the holder fetches a sound card
+            await drive(pilot)
+            assert screen.outcome is not None and screen.outcome.status == "ended"
+    finally:
+        path.write_bytes(sound)

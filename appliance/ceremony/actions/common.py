@@ -168,12 +168,12 @@ def collect_quorum(
                     ) from None
                 continue
             try:
-                card = ctx.services.cards.holder_card()
                 try:
+                    card = ctx.services.cards.holder_card()
                     session.check_card(card)
                 except CardRemoved:
                     raise  # not a refusal: the holder re-seats the card (below)
-                except SharingError as exc:
+                except SharingError as exc:  # unreadable, or not a card of this set
                     refused.append(seat)
                     ctx.operator.notify(ctx.step.id, exc.operator_text(), "error")
                     continue

@@ -16,7 +16,14 @@ from appliance.ceremony.actions.common import (
 )
 from appliance.ceremony.context import ActionContext
 from appliance.ceremony.errors import ActionFailed
-from appliance.ceremony.operator import CardRequest, Level, PinRequest, TextEntry, wipe
+from appliance.ceremony.operator import (
+    CardRequest,
+    Level,
+    PinRequest,
+    TextEntry,
+    completed_reset_text,
+    wipe,
+)
 from appliance.ceremony.params import family_of
 from appliance.ceremony.registry import ActionResult, Registry, require
 from appliance.sharing.ports import ForwardingCard
@@ -208,9 +215,11 @@ def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResul
         without=(seat,),
     )
     try:
-        ctx.operator.present_card(CardRequest(ctx.step.id, f"the new card of {seat}", (seat,)))
+        ctx.operator.present_card(
+            CardRequest(ctx.step.id, f"the new card of {seat}", (seat,), finish_reset=True)
+        )
         try:
-            card = ctx.services.cards.holder_card()
+            card = card_to_reset(ctx, seat)
 
             def choose(spec: HolderSpec) -> HolderPins:
                 user = ctx.operator.enter_pin(
@@ -251,6 +260,18 @@ def shares_replace(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResul
     )
 
 
+def card_to_reset(ctx: ActionContext, seat: str, *, announce: bool = True) -> ProvisionableCard:
+    """The card in the reader, for a flow that will reset it (enrolment, issuing). A card
+    pulled during an earlier reset is left terminated and unreadable; it is finished here,
+    since this flow resets it anyway, and the room is told what was found."""
+    if ctx.services.cards is None:
+        raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
+    card = ctx.services.cards.holder_card(finish_reset=True)
+    if announce and getattr(card, "completed_reset", False):
+        ctx.operator.notify(ctx.step.id, completed_reset_text(seat, card.serial), "warning")
+    return card
+
+
 class _Reader:
     """Which seat's card is in the single reader, for flows that use several cards."""
 
@@ -263,11 +284,14 @@ class _Reader:
         ctx = self.ctx
         if ctx.services.cards is None:
             raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
-        if self.seat != seat:
+        presented = self.seat != seat
+        if presented:
             self.release()
-            ctx.operator.present_card(CardRequest(ctx.step.id, self.purpose, (seat,)))
+            ctx.operator.present_card(
+                CardRequest(ctx.step.id, self.purpose, (seat,), finish_reset=True)
+            )
             self.seat = seat
-        card = ctx.services.cards.holder_card()
+        card = card_to_reset(ctx, seat, announce=presented)
         if card.serial != serial:
             raise ActionFailed(
                 f"{seat} presented card {card.serial}, not the card {serial} enrolled for them.",
@@ -320,9 +344,11 @@ def cards_enroll(ctx: ActionContext, params: Mapping[str, Any]) -> ActionResult:
     enrolled: dict[str, str] = {}
     versions: dict[str, str] = {}
     for seat in ctx.seats_for(str(params["holders"])):
-        ctx.operator.present_card(CardRequest(ctx.step.id, f"enrol the card of {seat}", (seat,)))
+        ctx.operator.present_card(
+            CardRequest(ctx.step.id, f"enrol the card of {seat}", (seat,), finish_reset=True)
+        )
         try:
-            card = ctx.services.cards.holder_card()
+            card = card_to_reset(ctx, seat)
             if card.serial in enrolled.values():
                 raise ActionFailed(f"{seat} presented card {card.serial}, already enrolled.")
             enrolled[seat] = card.serial
