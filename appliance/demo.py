@@ -199,7 +199,6 @@ def _credentials_and_token(world: DemoWorld) -> None:
     from vcard.card import VirtualCard
     from vcard.direct import DirectTransport
 
-    from appliance.cards.openpgp import OpenPgpSession
     from appliance.hsm import keygen, token_init
     from appliance.hsm.pkcs11_adapter import Token
     from appliance.sharing import roster as rosters
@@ -210,10 +209,7 @@ def _credentials_and_token(world: DemoWorld) -> None:
     config = world.config
     label = config.hsm.token
     virtual = {c.serial: VirtualCard.open(world.card_path(c), c.serial) for c in CARDS}
-    holders = {
-        c.serial: OpenPgpHolderCard(OpenPgpSession(DirectTransport(virtual[c.serial])))
-        for c in CARDS
-    }
+    holders = {c.serial: OpenPgpHolderCard.open(DirectTransport(virtual[c.serial])) for c in CARDS}
     by_serial = {c.serial: c for c in CARDS}
 
     def choose_pins(spec: HolderSpec) -> HolderPins:

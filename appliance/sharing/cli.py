@@ -78,7 +78,6 @@ def _load_roster(args: argparse.Namespace) -> Any:
 def cmd_attest(args: argparse.Namespace) -> int:
     from appliance.cards import pcsc
     from appliance.cards.errors import NoReader
-    from appliance.cards.openpgp import OpenPgpSession
     from appliance.sharing import attest
     from appliance.sharing.openpgp_card import OpenPgpHolderCard
 
@@ -96,7 +95,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
                     hint="Leave only your card in the reader, or name it with --card-serial.",
                 )
             transport = stack.enter_context(pcsc.connect(present[0].reader))
-        card = OpenPgpHolderCard(OpenPgpSession(transport))
+        card = OpenPgpHolderCard.open(transport)
         pin = _read_fd(args.pin_fd) if args.pin_fd is not None else _ask_pin(card.serial)
         result = attest.make_attestation(loaded, card, pin, set_id=args.set_id)
     json_path, png_path = result.write(args.out)
