@@ -9,7 +9,8 @@ zone-side keys, the media and workspace folders. Nothing outside it is touched, 
 The world holds what earlier ceremonies would have left: three crypto officers' cards with
 their shares of the token's user PIN (any 3 activate it), the token with the ceremony key and
 a KSK for the demo zone, the signed roster, the zones file (signing policy) and a KSR from
-Knot's keymgr on the media. A second run finds it all in place and only checks it.
+Knot's keymgr on the media. A second run finds it all in place and only checks it; a KSR
+whose first slot is more than a few days old is made again (its slots must lie ahead).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from appliance import atomic
@@ -75,6 +76,9 @@ _ZONE_TEXT = (
     "$ORIGIN example.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 900 604800 3600\n"
     "@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\n"
 )
+#: A demo KSR whose first slot began longer ago than this is made again (its slots must lie
+#: ahead: signatures for past slots would soon be refused as expired).
+KSR_FRESH = timedelta(days=3)
 SAMPLE_KSR = Path(__file__).resolve().parents[1] / "tests" / "data" / "demo" / "example.ksr"
 
 
@@ -149,6 +153,7 @@ def build_world(config: Config, say: Callable[[str], None] = lambda _line: None)
     prepare(config)
     world = DemoWorld(config)
     if _world_intact(world):
+        _refresh_stale_ksr(world, say)
         say(f"Demo world in {world.state} is ready (cards, token, roster, KSR).")
         return world
     say("Building the demo world: crypto officers' cards, HSM token, keys, roster, KSR...")
@@ -276,6 +281,40 @@ def _ksr(world: DemoWorld, say: Callable[[str], None]) -> None:
             hint="Install knot-dnssecutils (deps/apt-packages.txt), then run the demo again.",
         )
     atomic.write_bytes(world.ksr, SAMPLE_KSR.read_bytes())
+
+
+def ksr_age(path: Path, now: datetime | None = None) -> timedelta | None:
+    """How long ago the KSR's first slot began (None: unreadable, so not worth keeping)."""
+    from appliance.dnssec import formats
+    from appliance.errors import DnssecError
+
+    try:
+        doc, _ = formats.load_document(path)
+    except DnssecError:
+        return None
+    if not doc.bundles:
+        return None
+    return (now or datetime.now(UTC)) - doc.bundles[0].inception
+
+
+def _refresh_stale_ksr(world: DemoWorld, say: Callable[[str], None]) -> None:
+    """A world built weeks ago keeps its KSR, whose first slots are then in the past and
+    soon refused by the policy check: the zone side makes a fresh one (everything else
+    stays, so a second run on the same day changes nothing)."""
+    age = ksr_age(world.ksr)
+    if age is not None and age <= KSR_FRESH:
+        return
+    when = "unreadable" if age is None else f"{age.days} days old"
+    if find_keymgr() is None:
+        say(
+            f"The demo KSR on the media is {when} and Knot's keymgr is missing, so no fresh "
+            "one can be made: the ceremony's policy check may refuse it. Install "
+            "knot-dnssecutils (deps/apt-packages.txt) and run the demo again."
+        )
+        return
+    say(f"The demo KSR on the media is {when}; the zone side makes a fresh one.")
+    shutil.rmtree(world.state / "knot", ignore_errors=True)
+    _ksr(world, say)
 
 
 def find_keymgr() -> str | None:

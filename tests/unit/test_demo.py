@@ -51,3 +51,37 @@ def test_the_sample_ksr_is_used_without_keymgr(
     copied = (tmp_path / "m" / "example.ksr").read_bytes()
     assert copied == demo.SAMPLE_KSR.read_bytes()
     assert b";; KeySigningRequest" in copied
+
+
+def test_ksr_age_is_measured_from_the_first_slot(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from appliance.dnssec import formats
+
+    doc, _ = formats.load_document(demo.SAMPLE_KSR)
+    first = doc.bundles[0].inception
+    assert demo.ksr_age(demo.SAMPLE_KSR, now=first + timedelta(days=10)) == timedelta(days=10)
+    torn = tmp_path / "example.ksr"
+    torn.write_bytes(demo.SAMPLE_KSR.read_bytes()[:200])
+    assert demo.ksr_age(torn) is None
+    assert demo.ksr_age(tmp_path / "missing.ksr") is None
+
+
+def test_a_stale_ksr_without_keymgr_is_kept_and_the_operator_told_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(
+        '[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\nstate = "w"\n'
+    )
+    world = demo.DemoWorld(load_config(cfg))
+    (tmp_path / "m").mkdir()
+    world.ksr.write_bytes(demo.SAMPLE_KSR.read_bytes())
+    monkeypatch.setattr(demo, "find_keymgr", lambda: None)
+    monkeypatch.setattr(demo, "KSR_FRESH", timedelta(days=-1))
+    said: list[str] = []
+    demo._refresh_stale_ksr(world, said.append)
+    assert world.ksr.read_bytes() == demo.SAMPLE_KSR.read_bytes()
+    assert len(said) == 1 and "keymgr is missing" in said[0] and "knot-dnssecutils" in said[0]
