@@ -2,13 +2,14 @@
 
 `CardTray` is the port: two readers, which card (if any) is in each, insert/remove for the
 demo, and the card in the reader as the credentials layer's `ProvisionableCard` (what the
-engine's `Services.cards` needs). Two adapters:
+engine's `Services.cards` needs). Three adapters:
 
 - `DirectTray`: virtual cards in process (vcard's DirectTransport): tests and the fallback
   when pcscd cannot be started;
+- `PcscReaders`: the ceremony's real readers through pcscd (pyscard via
+  appliance.cards.pcsc); holders insert and remove cards by hand, the console watches;
 - `PcscTray`: the demo world's card server inserts cards into vpcd's two readers and the
-  appliance reads them through real pcscd (pyscard via appliance.cards.pcsc), exactly like
-  a physical reader.
+  appliance reads them through real pcscd exactly as `PcscReaders` does.
 
 Methods are called from worker threads; none touches Textual.
 """
@@ -117,14 +118,70 @@ class DirectTray:
             self.remove(reader)
 
 
-class PcscTray:
+class PcscReaders:
+    """The readers a ceremony uses: every reader pcscd shows (or the ones named), read
+    through pyscard. Holders insert and take out their cards by hand, so the console only
+    watches; the first reader holding a card is the one read."""
+
+    cards: tuple[TrayCard, ...] = ()
+
+    def __init__(self, readers: tuple[str, ...] | None = None) -> None:
+        self.readers = readers
+        self._open: Any = None
+
+    def _slots(self) -> list[tuple[str, bool]]:
+        from appliance.cards import pcsc
+        from appliance.cards.errors import NoReader
+
+        names = list(self.readers) if self.readers is not None else pcsc.list_readers()
+        if not names:
+            raise NoReader("no card reader is connected")
+        return [(slot.reader, slot.present) for slot in pcsc.slot_states(names)]
+
+    def held(self) -> list[str | None]:
+        """The reader's name where a card is in it (cards are not known by name here)."""
+        return [reader if present else None for reader, present in self._slots()]
+
+    def insert(self, card: str, reader: int) -> None:
+        raise OperatorCancelled(
+            "These are real card readers.", hint="The holder inserts the card by hand."
+        )
+
+    def remove(self, reader: int) -> None:
+        raise OperatorCancelled(
+            "These are real card readers.", hint="The holder takes the card out by hand."
+        )
+
+    def _reader_with_card(self) -> str | None:
+        return next((reader for reader, present in self._slots() if present), None)
+
+    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
+        from appliance.cards import pcsc
+
+        reader = self._reader_with_card()
+        if reader is None:
+            raise _none_inserted()
+        self._close_open()
+        self._open = pcsc.connect(reader)
+        return _holder(self._open, finish_reset)
+
+    def _close_open(self) -> None:
+        if self._open is not None:
+            with contextlib.suppress(Exception):  # a pulled card has nothing left to close
+                self._open.close()
+            self._open = None
+
+    def close(self) -> None:
+        self._close_open()
+
+
+class PcscTray(PcscReaders):
     """The demo world's readers: vpcd's two readers in pcscd, filled by the card server."""
 
     def __init__(self, client: Any, readers: tuple[str, ...], cards: tuple[TrayCard, ...]):
+        super().__init__(readers)
         self.client = client
-        self.readers = readers
         self.cards = cards
-        self._open: Any = None
 
     def held(self) -> list[str | None]:
         listing = self.client.listing()
@@ -144,22 +201,7 @@ class PcscTray:
         self._close_open()
         self.client.remove(reader)
 
-    def holder_card(self, *, finish_reset: bool = False) -> ProvisionableCard:
-        from appliance.cards import pcsc
-
-        held = self.held()
-        reader = next((i for i, h in enumerate(held) if h), None)
-        if reader is None or reader >= len(self.readers):
-            raise _none_inserted()
-        self._close_open()
-        self._open = pcsc.connect(self.readers[reader])
-        return _holder(self._open, finish_reset)
-
-    def _close_open(self) -> None:
-        if self._open is not None:
-            with contextlib.suppress(Exception):  # a pulled card has nothing left to close
-                self._open.close()
-            self._open = None
-
-    def close(self) -> None:
-        self._close_open()
+    def _reader_with_card(self) -> str | None:
+        readers = self.readers or ()
+        index = next((i for i, h in enumerate(self.held()) if h), None)
+        return readers[index] if index is not None and index < len(readers) else None

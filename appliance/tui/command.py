@@ -36,12 +36,25 @@ def demo_world_parts(config: Config) -> dict[str, object]:
     return {"tray": tray, "demo": True, "people": dict(demo.PEOPLE), "inputs": world.inputs()}
 
 
+def ceremony_parts() -> dict[str, object]:
+    """A real ceremony: the readers pcscd shows, which the holders fill by hand."""
+    from appliance.tui.cardroom import PcscReaders
+
+    return {"tray": PcscReaders()}
+
+
 def start_tui(config: Config, *, console: bool = False) -> int:
     from appliance.tui.app import create_app
 
     console = console or os.environ.get("TERM") == "linux"
-    parts = demo_world_parts(config) if config.demo.enabled else {}
-    create_app(config, console=console, **parts).run()
+    parts = demo_world_parts(config) if config.demo.enabled else ceremony_parts()
+    try:
+        create_app(config, console=console, **parts).run()
+    finally:
+        # a pyscard handle left open on an inserted card can hang the process at exit
+        close = getattr(parts.get("tray"), "close", None)
+        if close is not None:
+            close()
     return 0
 
 

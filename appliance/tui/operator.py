@@ -103,14 +103,14 @@ class TuiOperator:
         said: set[str] = set()
 
         def inserted() -> str | None:
-            if not any(tray.held()):
-                return None
             try:
+                if not any(tray.held()):
+                    return None
                 card = tray.holder_card(finish_reset=request.finish_reset)
             except CardRemoved:
                 return None  # pulled while it was being read: wait for it again
             except ApplianceError as exc:
-                # a card that cannot be read is said once, not waited on in silence
+                # a card (or reader) that cannot be read is said once, not waited on in silence
                 text = exc.operator_text()
                 if text not in said:
                     said.add(text)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from textual.pilot import Pilot
 from textual.widgets import OptionList
@@ -115,9 +116,11 @@ async def drive(
     pins: dict[str, list[str]] | None = None,
     until: Callable[[CeremonyScreen], bool] | None = None,
     limit: int = 600,
+    hands: Hands | None = None,
 ) -> Seen:
     """Answer the console until the ceremony ends (or `until` holds). `pins`: seat -> PINs
-    to type in order (default: the demo PIN)."""
+    to type in order (default: the demo PIN). `hands`: real readers, whose cards a person
+    inserts and takes out (else the demo's card tray is used)."""
     app = pilot.app
     seen = Seen()
     queue = {seat: list(p) for seat, p in (pins or {}).items()}
@@ -135,6 +138,13 @@ async def drive(
                 return seen
             if screen.awaiting_proceed:
                 await pilot.press("enter")
+            elif screen.waiting_card is not None and _card_for(screen) and hands is not None:
+                name = _card_for(screen)
+                assert name is not None
+                if hands.insert(name):
+                    seen.tray_inserts.append(name)
+            elif screen.removing is not None and hands is not None:
+                hands.remove()
             elif screen.waiting_card is not None and _card_for(screen):
                 await pilot.press("c")
                 await pilot.pause()
@@ -177,6 +187,14 @@ async def drive(
     screen = app.screen
     notes = ceremony.notes[-5:] if ceremony else []
     raise AssertionError(f"the ceremony did not finish: on {type(screen).__name__}, {notes}")
+
+
+class Hands(Protocol):
+    """A person at real readers: puts a card in (True if it was not in already), takes it out."""
+
+    def insert(self, name: str) -> bool: ...
+
+    def remove(self) -> None: ...
 
 
 async def _tray_closed(pilot: Pilot[None]) -> None:
