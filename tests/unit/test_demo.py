@@ -37,17 +37,21 @@ def test_prepare_refuses_a_non_demo_config(tmp_path: Path) -> None:
         demo.prepare(load_config(cfg))
 
 
-def test_the_sample_ksr_is_used_without_keymgr(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _media_world(tmp_path: Path) -> demo.DemoWorld:
+    """A demo world with only its media folder ("m"), for the KSR's own steps."""
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
         '[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\nstate = "w"\n'
     )
-    config = load_config(cfg)
     (tmp_path / "m").mkdir()
+    return demo.DemoWorld(load_config(cfg))
+
+
+def test_the_sample_ksr_is_used_without_keymgr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(demo, "find_keymgr", lambda: None)
-    demo._ksr(demo.DemoWorld(config), lambda _line: None)
+    demo._ksr(_media_world(tmp_path), lambda _line: None)
     copied = (tmp_path / "m" / "example.ksr").read_bytes()
     assert copied == demo.SAMPLE_KSR.read_bytes()
     assert b";; KeySigningRequest" in copied
@@ -72,12 +76,7 @@ def test_a_stale_ksr_without_keymgr_is_kept_and_the_operator_told_why(
 ) -> None:
     from datetime import timedelta
 
-    cfg = tmp_path / "appliance.toml"
-    cfg.write_text(
-        '[paths]\nmedia = "m"\n[hsm]\nmodule = "/x.so"\n[demo]\nenabled = true\nstate = "w"\n'
-    )
-    world = demo.DemoWorld(load_config(cfg))
-    (tmp_path / "m").mkdir()
+    world = _media_world(tmp_path)
     world.ksr.write_bytes(demo.SAMPLE_KSR.read_bytes())
     monkeypatch.setattr(demo, "find_keymgr", lambda: None)
     monkeypatch.setattr(demo, "KSR_FRESH", timedelta(days=-1))
