@@ -36,6 +36,9 @@ def _uncompressed(key: ec.EllipticCurvePrivateKey) -> bytes:
 class FakeCard:
     """Implements `ProvisionableCard` in memory."""
 
+    #: A fake card is never left half reset.
+    completed_reset = False
+
     def __init__(self, serial: str, *, version: str = "3.4") -> None:
         self._serial = serial
         self._version = version

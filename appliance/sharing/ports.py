@@ -86,6 +86,12 @@ class HolderCard(Protocol):
 class ProvisionableCard(HolderCard, Protocol):
     """The extra steps of issuing: reset, keys on card, holder data, PINs of the holder."""
 
+    @property
+    def completed_reset(self) -> bool:
+        """Opening the card finished a factory reset that a pull had left half done (only
+        when the card was opened for a flow that resets it: CardRoom's `finish_reset`)."""
+        ...
+
     def factory_reset(self) -> None:
         """TERMINATE DF + ACTIVATE FILE: keys and data gone, factory PINs back."""
         ...
@@ -116,6 +122,10 @@ class ForwardingCard:
 
     def _card(self) -> ProvisionableCard:
         raise NotImplementedError
+
+    @property
+    def completed_reset(self) -> bool:
+        return self._card().completed_reset
 
     def application_version(self) -> str:
         return self._card().application_version()

@@ -116,7 +116,7 @@ class TuiOperator:
                     said.add(text)
                     self.notify(request.step_id, text, "error")
                 return None
-            completed.append(bool(getattr(card, "completed_reset", False)))
+            completed.append(card.completed_reset)
             return card.serial
 
         serial = self._wait(inserted)

@@ -57,7 +57,7 @@ def test_a_flow_that_resets_finishes_the_reset_and_says_so(tmp_path: Path, room:
     opened = room(tmp_path)  # type: ignore[operator]
     card: ProvisionableCard = opened.holder_card(finish_reset=True)
     assert card.serial == SERIAL
-    assert getattr(card, "completed_reset", None) is True
+    assert card.completed_reset is True
     assert card.pin_tries_left() == 3
     state = VirtualCard.open(path).state
     assert not state.terminated and state.name == "", "factory state: the old data is gone"
@@ -66,7 +66,7 @@ def test_a_flow_that_resets_finishes_the_reset_and_says_so(tmp_path: Path, room:
 def test_a_sound_card_opened_for_a_reset_reports_no_completed_reset(tmp_path: Path) -> None:
     VirtualCard.open(tmp_path / "torn.json", SERIAL).save()
     card = _virtual_room(tmp_path).holder_card(finish_reset=True)
-    assert getattr(card, "completed_reset", None) is False
+    assert card.completed_reset is False
 
 
 def test_the_error_type_for_a_refused_half_reset_card_is_the_ports(tmp_path: Path) -> None:

@@ -267,7 +267,7 @@ def card_to_reset(ctx: ActionContext, seat: str, *, announce: bool = True) -> Pr
     if ctx.services.cards is None:
         raise ActionFailed("No card reader service.", hint="Connect a reader (or the demo).")
     card = ctx.services.cards.holder_card(finish_reset=True)
-    if announce and getattr(card, "completed_reset", False):
+    if announce and card.completed_reset:
         ctx.operator.notify(ctx.step.id, completed_reset_text(seat, card.serial), "warning")
     return card
 
