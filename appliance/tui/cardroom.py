@@ -119,23 +119,35 @@ class DirectTray:
 
 
 class PcscReaders:
-    """The readers a ceremony uses: every reader pcscd shows (or the ones named), read
-    through pyscard. Holders insert and take out their cards by hand, so the console only
-    watches; the first reader holding a card is the one read."""
+    """The readers a ceremony uses: every reader pcscd shows whose name starts with one of
+    `prefixes` (config [cards] readers; none: all), or exactly `readers`, read through
+    pyscard. Holders insert and take out their cards by hand, so the console only watches;
+    the first reader holding a card is the one read."""
 
     cards: tuple[TrayCard, ...] = ()
 
-    def __init__(self, readers: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, readers: tuple[str, ...] | None = None, *, prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.readers = readers
+        self.prefixes = prefixes
         self._open: Any = None
 
     def _slots(self) -> list[tuple[str, bool]]:
         from appliance.cards import pcsc
         from appliance.cards.errors import NoReader
 
-        names = list(self.readers) if self.readers is not None else pcsc.list_readers()
+        if self.readers is not None:
+            names = list(self.readers)
+        else:
+            names = [
+                name
+                for name in pcsc.list_readers()
+                if not self.prefixes or name.startswith(self.prefixes)
+            ]
         if not names:
-            raise NoReader("no card reader is connected")
+            allowed = f" named {' or '.join(self.prefixes)}..." if self.prefixes else ""
+            raise NoReader(f"no card reader{allowed} is connected")
         return [(slot.reader, slot.present) for slot in pcsc.slot_states(names)]
 
     def held(self) -> list[str | None]:

@@ -36,18 +36,18 @@ def demo_world_parts(config: Config) -> dict[str, object]:
     return {"tray": tray, "demo": True, "people": dict(demo.PEOPLE), "inputs": world.inputs()}
 
 
-def ceremony_parts() -> dict[str, object]:
-    """A real ceremony: the readers pcscd shows, which the holders fill by hand."""
+def ceremony_parts(config: Config) -> dict[str, object]:
+    """A real ceremony: the readers pcscd shows ([cards] readers), filled by hand."""
     from appliance.tui.cardroom import PcscReaders
 
-    return {"tray": PcscReaders()}
+    return {"tray": PcscReaders(prefixes=tuple(config.cards.readers))}
 
 
 def start_tui(config: Config, *, console: bool = False) -> int:
     from appliance.tui.app import create_app
 
     console = console or os.environ.get("TERM") == "linux"
-    parts = demo_world_parts(config) if config.demo.enabled else ceremony_parts()
+    parts = demo_world_parts(config) if config.demo.enabled else ceremony_parts(config)
     try:
         create_app(config, console=console, **parts).run()
     finally:

@@ -118,10 +118,32 @@ def test_the_readers_watch_and_read_but_never_insert(card_world: World, card_roo
         readers.close()
 
 
+def test_only_the_readers_the_config_names_are_watched(
+    card_world: World, card_room: object
+) -> None:
+    second = card_world.readers[1]
+    readers = PcscReaders(prefixes=(second,))
+    try:
+        assert readers.held() == [None]
+        card = card_room.new_card("prefix")  # type: ignore[attr-defined]
+        card_room.insert(card.name, 0)  # type: ignore[attr-defined]
+        assert readers.held() == [None], "a card in another reader is not this room's"
+        card_room.remove(0)  # type: ignore[attr-defined]
+        card_room.insert(card.name, 1)  # type: ignore[attr-defined]
+        assert readers.held() == [second]
+        assert readers.holder_card().serial == card.serial
+    finally:
+        readers.close()
+
+
 def test_no_reader_at_all_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
     from appliance.cards import pcsc
     from appliance.cards.errors import NoReader
 
+    monkeypatch.setattr(pcsc, "list_readers", lambda: ["Other Reader 00 00"])
+    assert PcscReaders().prefixes == ()
+    with pytest.raises(NoReader, match=r"no card reader named Yubico\.\.\. is connected"):
+        PcscReaders(prefixes=("Yubico",)).held()
     monkeypatch.setattr(pcsc, "list_readers", lambda: [])
     with pytest.raises(NoReader, match="no card reader is connected"):
         PcscReaders().held()
@@ -136,7 +158,9 @@ def test_the_console_outside_the_demo_watches_the_real_readers(
     from appliance.tui import command
 
     cfg = tmp_path / "appliance.toml"
-    cfg.write_text('[hsm]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\n')
+    cfg.write_text(
+        '[hsm]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\n[cards]\nreaders = ["Yubico"]\n'
+    )
     made: dict[str, object] = {}
     closed: list[bool] = []
 
@@ -144,6 +168,7 @@ def test_the_console_outside_the_demo_watches_the_real_readers(
         def run(self) -> None:
             tray = made["tray"]
             assert isinstance(tray, PcscReaders) and tray.readers is None
+            assert tray.prefixes == ("Yubico",)
             monkeypatch.setattr(tray, "close", lambda: closed.append(True))
 
     def create_app(config: Config, *, console: bool, **parts: object) -> Ran:
