@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from appliance.cards.errors import CardRemoved as CardGone
 from appliance.ceremony.errors import OperatorCancelled
 from appliance.ceremony.operator import (
     CardRequest,
@@ -107,7 +108,7 @@ class TuiOperator:
                 if not any(tray.held()):
                     return None
                 card = tray.holder_card(finish_reset=request.finish_reset)
-            except CardRemoved:
+            except (CardRemoved, CardGone):
                 return None  # pulled while it was being read: wait for it again
             except ApplianceError as exc:
                 # a card (or reader) that cannot be read is said once, not waited on in silence
